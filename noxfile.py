@@ -1,0 +1,87 @@
+"""Sessions: perf (default), baseline, stress, calibrate, report, trends, tests, lint, service.
+
+Dependencies come from pyproject.toml only; CI calls these sessions so a local run is the CI run.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["perf"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHON = "3.11"
+
+
+def install_perfci(session: nox.Session, *groups: str) -> None:
+    """perfci and the service under test (editable: A/B runs point the service at another checkout)."""
+    session.install("-e", ".", "-e", "./service")
+    for group in groups:
+        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+
+
+@nox.session(python=PYTHON)
+def perf(session: nox.Session) -> None:
+    """The PR check: run the configured suite, compare with main, print and write the report."""
+    install_perfci(session)
+    session.run("perfci", "run", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def baseline(session: nox.Session) -> None:
+    """Measure the current commit and refresh baselines/ (run on main after a merge)."""
+    install_perfci(session)
+    session.run("perfci", "baseline", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def stress(session: nox.Session) -> None:
+    """Raise load step by step until the service breaks; report the breaking point."""
+    install_perfci(session)
+    session.run("perfci", "stress", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def calibrate(session: nox.Session) -> None:
+    """Measure the detector: A/A false alarms and detection of injected regressions."""
+    install_perfci(session)
+    session.run("perfci", "calibrate", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """Regenerate docs/performance_test_report.md from a real run of the reference service."""
+    install_perfci(session)
+    session.run("perfci", "report-doc", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def trends(session: nox.Session) -> None:
+    """Trend charts and change points from baselines/history."""
+    install_perfci(session)
+    session.run("perfci", "trends", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite: unit, golden, integration (real service, PostgreSQL, Locust, Docker where set up)."""
+    install_perfci(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff and strict mypy."""
+    install_perfci(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def service(session: nox.Session) -> None:
+    """Serve the user service on SQLite for manual exploration (arguments pass to `userservice serve`)."""
+    session.install("-e", "./service")
+    session.run("userservice", "serve", *(session.posargs or ["--port", "8765", "--dev"]))

@@ -1,0 +1,3 @@
+"""perfci: performance-regression checks for HTTP services."""
+
+__version__ = "0.1.0"

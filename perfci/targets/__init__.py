@@ -1,0 +1,1 @@
+"""Targets: boot the service under test, wait for health, yield where to send load, always tear down."""
