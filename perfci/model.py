@@ -8,7 +8,7 @@ error at load time rather than a silent pass.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -124,6 +124,22 @@ class DatabaseCounters(Frozen):
     deadlocks: int = 0
     temp_bytes: int = 0
     top_queries: list[QueryStat] = Field(default_factory=list)
+
+
+class RunInfo(Frozen):
+    """`<run dir>/run.json`: what was run, where, on which code."""
+
+    schema_version: int = SCHEMA_VERSION
+    label: str
+    created_at: datetime
+    command: list[str]
+    config: dict[str, Any]  # the resolved configuration, as run
+    environment: Environment
+    candidate_commit: str | None
+    candidate_dirty: bool = False
+    base_ref: str | None = None  # A/B only
+    base_commit: str | None = None
+    target_description: str = ""
 
 
 class BaselineEndpoint(Frozen):

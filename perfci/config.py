@@ -1,0 +1,245 @@
+"""The suite's configuration: [tool.perfci] in pyproject.toml, then PERFCI_* environment, then CLI flags.
+
+Everything downstream receives the frozen `Config`; only the CLI knows about argparse. A bad key or value is
+a `ConfigError` that names the key and the file it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from perfci.errors import ConfigError
+from perfci.model import Frozen, SloSpec, StatsSettings
+
+TargetChoice = Literal["auto", "compose", "process", "url"]
+KNOWN_SCENARIOS = ("journeys", "auth", "sessions", "search", "open", "stress")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from `20s`, `1.5m`, `500ms`, `90` (plain numbers are seconds)."""
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ValueError(f"a duration cannot be negative: {text}")
+        return float(text)
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 20s, 2m, 500ms)")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class Profile(Frozen):
+    """How long and how hard each scenario is driven."""
+
+    trials: int = Field(ge=1, le=100)  # pairs in an A/B run; trials against a stored baseline
+    duration_s: float = Field(gt=0)  # measured window of a trial
+    warmup_s: float = Field(ge=0)
+    users: int = Field(ge=1)
+    spawn_rate: float = Field(gt=0)
+    stop_timeout_s: float = Field(default=5, ge=0)
+    arrival_rate: float = Field(default=40, gt=0)  # open-model scenarios: requests per second offered
+
+
+class ServiceSettings(Frozen):
+    compose_file: str = "service/compose.yaml"
+    service_dir: str = "service"
+    url: str = ""
+    database_url: str = ""
+    seed_users: int = Field(default=2000, ge=0)
+    boot_timeout_s: float = Field(default=90, gt=0)
+    workers: int = Field(default=1, ge=1)  # uvicorn workers of the service
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class StressSettings(Frozen):
+    scenarios: list[str] = Field(default_factory=lambda: ["journeys", "auth"])
+    max_duration_s: float = Field(default=600, gt=0)
+    step_s: float = Field(default=10, gt=0)
+    start_users: int = Field(default=4, ge=1)
+    max_users: int = Field(default=256, ge=1)
+    error_threshold: float = Field(default=0.01, ge=0, le=1)
+
+
+class FileConfig(Frozen):
+    """The shape of [tool.perfci]; unknown keys are rejected so a typo never silently does nothing."""
+
+    target: TargetChoice = "auto"
+    profile: str = "pr"
+    scenarios: list[str] = Field(default_factory=lambda: ["journeys", "auth", "sessions", "search"])
+    runs_dir: str = ".perfci/runs"
+    baselines_dir: str = "baselines"
+    workers: int = Field(default=0, ge=0)  # Locust worker processes; 0 = a single local process
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    statistics: StatsSettings = Field(default_factory=StatsSettings)
+    profiles: dict[str, Profile] = Field(default_factory=dict)
+    slo: list[SloSpec] = Field(default_factory=list)
+    stress: StressSettings = Field(default_factory=StressSettings)
+
+    @field_validator("scenarios")
+    @classmethod
+    def _known_scenarios(cls, value: list[str]) -> list[str]:
+        unknown = [s for s in value if s not in KNOWN_SCENARIOS]
+        if unknown:
+            raise ValueError(f"unknown scenario(s) {unknown}; known: {list(KNOWN_SCENARIOS)}")
+        return value
+
+
+class Config(Frozen):
+    """The resolved configuration every stage reads."""
+
+    project_root: Path
+    config_file: Path
+    target: TargetChoice
+    profile_name: str
+    profile: Profile
+    scenarios: list[str]
+    runs_dir: Path
+    baselines_dir: Path
+    workers: int
+    service: ServiceSettings
+    statistics: StatsSettings
+    slos: list[SloSpec]
+    stress: StressSettings
+
+    def scenario_file(self, scenario: str) -> Path:
+        return self.project_root / "scenarios" / f"{scenario}.py"
+
+
+# Environment variables that override the file; each maps to a dotted key of [tool.perfci].
+ENV_OVERRIDES: dict[str, str] = {
+    "PERFCI_TARGET": "target",
+    "PERFCI_PROFILE": "profile",
+    "PERFCI_SCENARIOS": "scenarios",
+    "PERFCI_WORKERS": "workers",
+    "PERFCI_RUNS_DIR": "runs_dir",
+    "PERFCI_BASELINES_DIR": "baselines_dir",
+    "PERFCI_URL": "service.url",
+    "PERFCI_DATABASE_URL": "service.database_url",
+    "PERFCI_SEED_USERS": "service.seed_users",
+    "PERFCI_BOOT_TIMEOUT": "service.boot_timeout_s",
+}
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest folder at or above `start` whose pyproject.toml has a [tool.perfci] table."""
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and "[tool.perfci" in candidate.read_text(encoding="utf-8"):
+            return folder
+    raise ConfigError(
+        f"no pyproject.toml with a [tool.perfci] table at or above {start}",
+        "run perfci from your project's checkout, or pass --config PATH",
+    )
+
+
+def _set_dotted(table: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        table = table.setdefault(key, {})
+    table[leaf] = value
+
+
+def _error_location(error: Mapping[str, Any]) -> str:
+    return ".".join(str(part) for part in error["loc"])
+
+
+def _apply_environment(table: dict[str, Any], origin: dict[str, str], environ: Mapping[str, str]) -> None:
+    for variable, dotted in ENV_OVERRIDES.items():
+        if variable in environ:
+            raw = environ[variable]
+            value: Any = [s.strip() for s in raw.split(",") if s.strip()] if dotted == "scenarios" else raw
+            _set_dotted(table, dotted, value)
+            origin[dotted.split(".")[0]] = f"environment variable {variable}"
+
+
+def load_config(
+    config_file: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read [tool.perfci] from `config_file`, apply PERFCI_* environment, then `overrides` (dotted keys).
+
+    `overrides` also accepts profile fields (`profile.duration_s`, ...) that patch the chosen profile.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        document = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {config_file} does not exist", "pass --config PATH to a pyproject.toml"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_file} is not valid TOML: {exc}", "fix the syntax at that line") from None
+
+    table: dict[str, Any] = dict(document.get("tool", {}).get("perfci", {}))
+    origin = dict.fromkeys(table, f"[tool.perfci] in {config_file}")
+    _apply_environment(table, origin, environ)
+    profile_patch: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if dotted.startswith("profile."):
+            profile_patch[dotted.removeprefix("profile.")] = value
+        else:
+            _set_dotted(table, dotted, value)
+            origin[dotted.split(".")[0]] = "the command line"
+
+    try:
+        parsed = FileConfig.model_validate(table)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = _error_location(first)
+        where = origin.get(key.split(".")[0], f"[tool.perfci] in {config_file}")
+        raise ConfigError(
+            f"bad value for {key} ({where}): {first['msg']}",
+            f"fix {key} in {where}; see the comments of [tool.perfci] in the project's pyproject.toml",
+        ) from None
+
+    if parsed.profile not in parsed.profiles:
+        known = ", ".join(sorted(parsed.profiles)) or "none defined"
+        raise ConfigError(
+            f"unknown profile {parsed.profile!r} (from {origin.get('profile', config_file)}); known: {known}",
+            "choose one with --profile or define [tool.perfci.profiles.<name>]",
+        )
+    profile = parsed.profiles[parsed.profile]
+    if profile_patch:
+        try:
+            profile = Profile.model_validate({**profile.model_dump(), **profile_patch})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(
+                f"bad value for {_error_location(first)} (the command line): {first['msg']}",
+                "check the flag's value; durations look like 20s, 2m or 500ms",
+            ) from None
+    if parsed.target == "url" and not parsed.service.url:
+        raise ConfigError(
+            "target 'url' needs the service's address, but service.url is empty",
+            "pass --url http://127.0.0.1:PORT or set PERFCI_URL",
+        )
+
+    root = config_file.resolve().parent
+    return Config(
+        project_root=root,
+        config_file=config_file.resolve(),
+        target=parsed.target,
+        profile_name=parsed.profile,
+        profile=profile,
+        scenarios=parsed.scenarios,
+        runs_dir=root / parsed.runs_dir,
+        baselines_dir=root / parsed.baselines_dir,
+        workers=parsed.workers,
+        service=parsed.service,
+        statistics=parsed.statistics,
+        slos=parsed.slo,
+        stress=parsed.stress,
+    )
