@@ -101,6 +101,7 @@ class Config(Frozen):
     target: TargetChoice
     profile_name: str
     profile: Profile
+    profiles: dict[str, Profile]
     scenarios: list[str]
     runs_dir: Path
     baselines_dir: Path
@@ -234,6 +235,7 @@ def load_config(
         target=parsed.target,
         profile_name=parsed.profile,
         profile=profile,
+        profiles=parsed.profiles,
         scenarios=parsed.scenarios,
         runs_dir=root / parsed.runs_dir,
         baselines_dir=root / parsed.baselines_dir,

@@ -1,0 +1,108 @@
+"""Configuration: [tool.perfci], then environment, then CLI overrides; bad values name their key and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perfci.config import load_config, parse_duration
+from perfci.errors import ConfigError, ExitCode
+
+PROJECT_PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+MINIMAL = """
+[tool.perfci]
+profile = "quick"
+scenarios = ["journeys"]
+
+[tool.perfci.profiles.quick]
+trials = 2
+duration_s = 5
+warmup_s = 1
+users = 3
+spawn_rate = 10
+
+[[tool.perfci.slo]]
+endpoint = "POST /auth/login"
+p95_ms = 300
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_projects_own_configuration_loads() -> None:
+    config = load_config(PROJECT_PYPROJECT, environ={})
+    assert config.profile_name == "pr"
+    assert {"pr", "full"} <= set(config.profiles)
+
+
+def test_minimal_file_resolves_profile_and_slos(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), environ={})
+    assert config.profile.trials == 2
+    assert config.profile.duration_s == 5.0
+    assert config.slos[0].endpoint == "POST /auth/login"
+    assert config.slos[0].p95_ms == 300.0
+    assert config.runs_dir == tmp_path / ".perfci/runs"
+
+
+def test_environment_overrides_file_and_cli_overrides_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    env = {"PERFCI_SCENARIOS": "auth, search", "PERFCI_WORKERS": "2"}
+    from_env = load_config(path, environ=env)
+    assert from_env.scenarios == ["auth", "search"]
+    assert from_env.workers == 2
+    from_cli = load_config(path, environ=env, overrides={"workers": 3, "profile.duration_s": 1.5})
+    assert from_cli.workers == 3
+    assert from_cli.profile.duration_s == 1.5
+    assert from_cli.profile.trials == 2  # untouched profile fields stay
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "expected"),
+    [
+        pytest.param(MINIMAL + "\n[tool.perfci.service]\nseed_user = 5\n", {}, "service.seed_user", id="typo"),
+        pytest.param(MINIMAL.replace("trials = 2", "trials = 'many'"), {}, "profiles.quick.trials", id="type"),
+        pytest.param(MINIMAL.replace('["journeys"]', '["jounreys"]'), {}, "scenarios", id="scenario"),
+        pytest.param(MINIMAL, {"PERFCI_WORKERS": "lots"}, "PERFCI_WORKERS", id="environment"),
+        pytest.param(MINIMAL, {"PERFCI_PROFILE": "nightly"}, "unknown profile 'nightly'", id="profile"),
+        pytest.param(MINIMAL + "\n[tool.perfci.statistics]\nalpha = 'x'\n", {}, "statistics.alpha", id="stat"),
+        pytest.param(MINIMAL.replace('profile = "quick"', 'target = "url"\nprofile = "quick"'), {}, "url", id="url"),
+    ],
+)
+def test_bad_values_name_key_and_source(tmp_path: Path, text: str, environ: dict[str, str], expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=environ)
+    assert expected in caught.value.message
+    assert caught.value.hint
+    assert caught.value.exit_code == ExitCode.USAGE
+
+
+def test_a_bad_cli_value_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="duration_s"):
+        load_config(write(tmp_path, MINIMAL), environ={}, overrides={"profile.duration_s": -1.0})
+
+
+def test_broken_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[tool.perfci\n")
+    with pytest.raises(ConfigError, match=str(path)):
+        load_config(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("20s", 20.0), ("1.5m", 90.0), ("500ms", 0.5), ("90", 90.0), (" 2h ", 7200.0), (3, 3.0)],
+)
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "-5s", "5 parsecs", ""])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
