@@ -1,0 +1,30 @@
+"""A service someone else runs: perfci checks that it is ready and only loads it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from perfci.errors import BootError
+from perfci.targets.base import Target
+from perfci.targets.health import READY_PATH, wait_until_ready
+
+
+@contextmanager
+def url_target(base_url: str, timeout_s: float = 10.0, seed_users: int = 0) -> Iterator[Target]:
+    """Yield a Target for `base_url` once its `/readyz` answers 200; nothing to tear down.
+
+    `seed_users` states how many users the running service already holds under the seed scheme.
+    """
+    base_url = base_url.rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        raise BootError(
+            f"the service URL {base_url!r} is not an http(s) address",
+            "pass the address the way a browser takes it, e.g. --url http://127.0.0.1:8765",
+        )
+    if not wait_until_ready(base_url, timeout_s):
+        raise BootError(
+            f"no ready service at {base_url}{READY_PATH} within {timeout_s:g} s",
+            "start the service first (e.g. `nox -s service`) or correct --url / PERFCI_URL",
+        )
+    yield Target(kind="url", base_url=base_url, seed_users=seed_users, description=f"url ({base_url})")
