@@ -71,7 +71,7 @@ class _Compose:
                 "run scripts/setup-docker.sh, install Docker Compose, or use --target process",
             )
         self.cli = cli
-        self.base = [*cli, "-f", str(spec.compose_file), "-p", project]
+        self.base = [*cli, "-f", str(spec.compose_file.resolve()), "-p", project]
         self.env = dict(env)
         self.log_path = workdir / "compose.log"
 

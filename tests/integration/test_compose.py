@@ -1,0 +1,111 @@
+"""The container path for real: build the service image, start it with PostgreSQL, use it, tear it down.
+
+Skips where no container engine answers, unless PERFCI_REQUIRE_DOCKER=1 (CI runs scripts/setup-docker.sh
+first and must not silently skip the container path).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from perfci.errors import BootError
+from perfci.targets.compose import ComposeSpec, compose_command, compose_target
+from perfci.targets.select import docker_env, engine_available
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+FAST_HASH = {"USERSVC_HASH_TIME_COST": "1", "USERSVC_HASH_MEMORY_KIB": "8192"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _engine() -> None:
+    missing = None
+    if not engine_available():
+        missing = "no container engine answers `docker info`"
+    elif compose_command() is None:
+        missing = "neither `docker compose` nor `docker-compose` is installed"
+    if missing and os.environ.get("PERFCI_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"{missing}, and PERFCI_REQUIRE_DOCKER=1: run scripts/setup-docker.sh")
+    if missing:
+        pytest.skip(f"{missing} (run scripts/setup-docker.sh, or set PERFCI_REQUIRE_DOCKER=1 to fail)")
+
+
+def _spec(**changes: object) -> ComposeSpec:
+    defaults: dict[str, object] = {
+        "compose_file": REPO / "service" / "compose.yaml",
+        "service_dir": REPO / "service",
+        "image_tag": "perfci-userservice:test",
+        "env": FAST_HASH,
+        "compose_env": docker_env(REPO),
+        "seed_users": 2,
+        "boot_timeout_s": 120,
+    }
+    return ComposeSpec(**{**defaults, **changes})  # type: ignore[arg-type]
+
+
+def _existing(container_ids: tuple[str, ...]) -> list[str]:
+    result = subprocess.run(
+        ["docker", "ps", "-aq", "--no-trunc"], capture_output=True, text=True, check=True, timeout=30
+    )
+    return [cid for cid in result.stdout.split() if cid in container_ids]
+
+
+def test_stack_builds_serves_logins_and_is_removed(tmp_path: Path) -> None:
+    with compose_target(_spec(), tmp_path) as target:
+        assert target.kind == "compose"
+        assert len(target.containers) == 2
+        assert set(target.image_ids) == {"app", "db"}
+        assert all(image.startswith("sha256:") for image in target.image_ids.values())
+        assert httpx.get(f"{target.base_url}/readyz", timeout=5).status_code == 200
+
+        user = {"email": "compose-user@perfci.test", "password": "a-long-password-1", "display_name": "C"}
+        register = httpx.post(f"{target.base_url}/auth/register", json=user, timeout=30)
+        assert register.status_code == 201, register.text
+        login = httpx.post(
+            f"{target.base_url}/auth/login",
+            json={"email": user["email"], "password": user["password"]},
+            timeout=30,
+        )
+        assert login.status_code == 200, login.text
+        assert login.json()["access_token"]
+        seeded = httpx.post(
+            f"{target.base_url}/auth/login",
+            json={"email": "seed-000001@perfci.test", "password": "perfci-seed-password"},
+            timeout=30,
+        )
+        assert seeded.status_code == 200, seeded.text
+
+        # perfci reads PostgreSQL's counters through the published port.
+        assert target.database_url is not None
+        with psycopg.connect(target.database_url, connect_timeout=10) as conn:
+            row = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()
+        assert row is not None
+        assert row[0] > 0
+        assert _existing(target.containers) != []
+    assert _existing(target.containers) == []
+    logs = (tmp_path / "containers.log").read_text()
+    assert "/auth/login" in logs  # the service's access log, kept after `down -v`
+    assert "database system is ready" in logs
+
+
+def test_a_service_that_never_gets_ready_is_a_boot_error_and_is_removed(tmp_path: Path) -> None:
+    spec = _spec(env={"USERSVC_HASH_TIME_COST": "not-a-number"}, seed_users=0, boot_timeout_s=15)
+    never_ready = r"not healthy at http://127\.0\.0\.1:\d+/readyz after 15 s"
+    with pytest.raises(BootError, match=never_ready) as caught, compose_target(spec, tmp_path):
+        pass
+    assert "containers.log" in caught.value.hint
+    project_line = next(line for line in (tmp_path / "compose.log").read_text().splitlines() if " -p " in line)
+    project = project_line.split(" -p ", 1)[1].split()[0]
+    leftover = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    assert leftover.stdout.strip() == ""
+    assert "hash_time_cost" in (tmp_path / "containers.log").read_text().lower()
