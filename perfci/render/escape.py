@@ -19,7 +19,7 @@ _HTML_SPECIAL = re.compile("[&<>\"']")
 _MENTION = re.compile(r"([@#])(?=[A-Za-z0-9])")
 # Bare URLs are auto-linked; an entity for the colon keeps the text but not the link.
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z])://|\bwww\.")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 ZERO_WIDTH_SPACE = "\u200b"
 
 

@@ -1,0 +1,65 @@
+"""The PR comment stays under GitHub's limit by folding, and says what it cut."""
+
+from __future__ import annotations
+
+from perfci.model import Comparison
+from perfci.render.markdown import GITHUB_COMMENT_LIMIT, MARKER, fingerprint, render_comment
+from tests.golden.fixtures import FIXTURES, endpoint, regression
+
+
+def _many_endpoints(count: int) -> Comparison:
+    comparison = regression()
+    scenario = comparison.scenarios[0]
+    endpoints = [
+        endpoint(
+            f"GET /generated/{i:05d}/" + "x" * 60,
+            5.0,
+            9.0,
+            0.3 if i % 7 == 0 else 0.0,
+            "regression" if i % 7 == 0 else "no_change",
+        )
+        for i in range(count)
+    ]
+    return comparison.model_copy(update={"scenarios": [scenario.model_copy(update={"endpoints": endpoints})]})
+
+
+def test_small_comment_is_not_cut() -> None:
+    text = render_comment(FIXTURES["regression"]())
+    assert "Cut to fit" not in text
+
+
+def test_detail_blocks_go_first_and_the_cut_is_named() -> None:
+    full = render_comment(_many_endpoints(60), max_chars=10**9)
+    limit = len(full) - 100
+    text = render_comment(_many_endpoints(60), max_chars=limit)
+    assert len(text) <= limit
+    assert "Cut to fit GitHub's comment limit: the p95 chart" in text
+    assert "```mermaid" not in text
+    # What matters most is still there.
+    assert text.count("🔴 regression") == full.count("🔴 regression")
+
+
+def test_huge_comparison_fits_github_limit_and_keeps_the_headline() -> None:
+    text = render_comment(_many_endpoints(3000))
+    assert len(text) <= GITHUB_COMMENT_LIMIT
+    assert text.startswith(MARKER + "\n")
+    assert "## ❌ perfci: 429 regressions" in text
+    assert "table rows beyond" in text
+    assert "more rows in the HTML report" in text
+
+
+def test_fingerprint_follows_verdicts_not_figures() -> None:
+    base = regression()
+    scenario = base.scenarios[0]
+    slower = scenario.endpoints[0].model_copy(
+        update={"candidate_stats": scenario.endpoints[0].candidate_stats.model_copy(update={"p95": 999.0})}
+    )
+    same_verdicts = base.model_copy(
+        update={"scenarios": [scenario.model_copy(update={"endpoints": [slower, *scenario.endpoints[1:]]})]}
+    )
+    assert fingerprint(same_verdicts) == fingerprint(base)
+    flipped = scenario.endpoints[0].model_copy(update={"verdict": "regression"})
+    other = base.model_copy(
+        update={"scenarios": [scenario.model_copy(update={"endpoints": [flipped, *scenario.endpoints[1:]]})]}
+    )
+    assert fingerprint(other) != fingerprint(base)
