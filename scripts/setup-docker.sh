@@ -10,8 +10,8 @@
 #      pip-install trust an intercepting proxy instead of disabling verification.
 #   5. The environment compose needs, written to .perfci/docker.env and printed as `export` lines.
 #
-# On a machine with a registry (GitHub-hosted runners) only steps 4 and 5 matter: pass --official to keep
-# the official python/postgres images.
+# Where the official python/postgres images can be pulled (GitHub-hosted runners) step 3 is skipped and
+# compose uses them. --official / --local force either choice.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,24 +20,35 @@ ENV_FILE="$REPO_ROOT/.perfci/docker.env"
 DEBIAN_IMAGE="${PERFCI_LOCAL_DEBIAN_IMAGE:-perfci-local/debian:bookworm}"
 PYTHON_IMAGE="${PERFCI_LOCAL_PYTHON_IMAGE:-perfci-local/python:3.11-bookworm}"
 POSTGRES_IMAGE="${PERFCI_LOCAL_POSTGRES_IMAGE:-perfci-local/postgres:15-bookworm}"
-USE_OFFICIAL=0
-[[ "${1:-}" == "--official" ]] && USE_OFFICIAL=1
+MODE="${1:-auto}"  # auto | --official | --local
+case "$MODE" in auto|--official|--local) ;; *) echo "usage: $0 [--official|--local]" >&2; exit 2;; esac
+OFFICIAL_IMAGES=(python:3.11-slim postgres:16)
 
 log() { printf '[setup-docker] %s\n' "$*" >&2; }
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
+apt_install() {
+    log "installing $*"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 install_packages() {
     local missing=()
     command -v dockerd >/dev/null || missing+=(docker.io)
     command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
-    if [[ $USE_OFFICIAL -eq 0 ]]; then command -v debootstrap >/dev/null || missing+=(debootstrap); fi
-    if [[ ${#missing[@]} -eq 0 ]]; then return; fi
-    log "installing ${missing[*]}"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
+    if [[ ${#missing[@]} -gt 0 ]]; then apt_install "${missing[@]}"; fi
+}
+
+# Official images when a registry serves them (a failed pull is quick without one), else local ones.
+use_official_images() {
+    case "$MODE" in --official) return 0;; --local) return 1;; esac
+    local image
+    for image in "${OFFICIAL_IMAGES[@]}"; do
+        image_exists "$image" || timeout 300 docker pull -q "$image" >/dev/null 2>&1 || return 1
+    done
 }
 
 start_engine() {
@@ -68,19 +79,19 @@ debian_mirror() {
 }
 
 copy_extra_cas() {
-    local dest="$REPO_ROOT/service/docker/extra-ca" found=0
+    local dest="$REPO_ROOT/service/docker/extra-ca" crt
     for crt in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificates/*/*.crt; do
         [[ -f "$crt" ]] || continue
-        found=1
-        cmp -s "$crt" "$dest/$(basename "$crt")" || cp "$crt" "$dest/"
+        cmp -s "$crt" "$dest/$(basename "$crt")" && continue
+        cp "$crt" "$dest/"
+        log "trusting $(basename "$crt") in image builds (copied to service/docker/extra-ca/)"
     done
-    [[ $found -eq 1 ]] && log "extra CA certificates copied to service/docker/extra-ca/"
-    return 0
 }
 
 build_local_images() {
     if ! image_exists "$DEBIAN_IMAGE" && { ! image_exists "$PYTHON_IMAGE" || ! image_exists "$POSTGRES_IMAGE"; }; then
         local rootfs mirror
+        command -v debootstrap >/dev/null || apt_install debootstrap
         rootfs="$(mktemp -d "${TMPDIR:-/tmp}/perfci-rootfs.XXXXXX")"
         mirror="$(debian_mirror)"
         log "debootstrap bookworm from $mirror (about a minute)"
@@ -102,9 +113,10 @@ build_local_images() {
 }
 
 write_env() {
+    local official=$1
     mkdir -p "$(dirname "$ENV_FILE")"
     {
-        if [[ $USE_OFFICIAL -eq 0 ]]; then
+        if [[ $official -eq 0 ]]; then
             echo "export PERFCI_PYTHON_IMAGE=$PYTHON_IMAGE"
             echo "export PERFCI_POSTGRES_IMAGE=$POSTGRES_IMAGE"
             # Build on the host network: its DNS and proxy are the ones apt and pip already work through.
@@ -120,8 +132,14 @@ main() {
     install_packages
     start_engine
     copy_extra_cas
-    if [[ $USE_OFFICIAL -eq 0 ]]; then build_local_images; fi
-    write_env
+    local official=0
+    if use_official_images; then
+        official=1
+        log "the official images can be pulled: compose uses them"
+    else
+        build_local_images
+    fi
+    write_env "$official"
     log "ready: source $ENV_FILE (perfci reads it itself)"
 }
 
