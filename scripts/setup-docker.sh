@@ -2,7 +2,7 @@
 # Make the container path work on a Debian bookworm machine with no engine and no image registry.
 #
 # Idempotent: every step checks first, so a second run takes seconds. Steps:
-#   1. Debian packages docker.io, docker-compose (v1) and debootstrap, when missing.
+#   1. Debian packages docker.io and docker-compose (v1), when missing (debootstrap only for step 3).
 #   2. dockerd, when no engine answers.
 #   3. Local base images, when absent: a Debian minbase rootfs from debootstrap (docker import), then a
 #      Python base and a PostgreSQL image built on it (service/docker/python, service/docker/postgres).
