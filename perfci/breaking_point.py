@@ -165,7 +165,8 @@ def step_results(
         window = samples[(samples["start_s"] >= begin) & (samples["start_s"] < step.end_s)]
         latency = window["latency_ms"].to_numpy(dtype=np.float64)
         ok = window["ok"].astype(bool).to_numpy()
-        p50, p95, p99 = np.percentile(latency, [50, 95, 99]) if len(latency) else (np.nan,) * 3
+        # A step with no requests has no percentiles; 0 keeps the record storable and `requests` says why.
+        p50, p95, p99 = np.percentile(latency, [50, 95, 99]) if len(latency) else (0.0, 0.0, 0.0)
         endpoints = endpoint_stats(window, length)
         error_rate = float((~ok).sum() / len(ok)) if len(ok) else 0.0
         results.append(
@@ -304,7 +305,7 @@ def _first_failure(step: StepResult) -> FirstFailure:
 
 
 def _knee(steps: Sequence[StepResult], thresholds: Thresholds) -> tuple[float | None, StepResult | None]:
-    measured = [s for s in steps if s.requests and not np.isnan(s.p95)]
+    measured = [s for s in steps if s.requests]
     if len(measured) < 2:
         return None, None
     low = min(s.p95 for s in measured[:2])
