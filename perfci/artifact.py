@@ -118,11 +118,16 @@ def _from_zip(path: Path) -> Artifact:
 
 
 def load_artifact(path: Path) -> Artifact:
-    """Validate an artifact (a directory as download-artifact leaves it, or its zip) and parse its comparison."""
+    """Validate an artifact (a directory as download-artifact leaves it, its zip, or a bare comparison.json)
+    and parse its comparison. A run directory is not an artifact: read it with `results.read_comparison`."""
     if path.is_symlink():
         raise DataError(f"artifact path {path} is a symbolic link", HINT)
     if path.is_dir():
         return _from_directory(path)
+    if path.is_file() and path.name == COMPARISON:
+        data = path.read_bytes()
+        _check_size(COMPARISON, len(data))
+        return Artifact(_parse(data), (COMPARISON,))
     if path.is_file():
         return _from_zip(path)
     raise DataError(f"artifact {path} does not exist", "pass the folder actions/download-artifact wrote")

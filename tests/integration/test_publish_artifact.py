@@ -99,3 +99,9 @@ def test_not_a_zip(tmp_path: Path) -> None:
     path.write_text("hello")
     with pytest.raises(DataError, match="not a readable zip"):
         load_artifact(path)
+
+
+def test_a_bare_comparison_file_loads(tmp_path: Path) -> None:
+    path = tmp_path / "comparison.json"
+    path.write_text(_comparison_json())
+    assert load_artifact(path).files == ("comparison.json",)
