@@ -1,0 +1,215 @@
+"""Main's stored baselines and their history: build, write atomically, load with validation.
+
+`baselines/<scenario>.json` holds per endpoint the per-trial figures and a compact histogram; it is
+committed, so it is written small and diff-friendly (sorted keys, numbers rounded to six significant
+digits, number lists on one line). `baselines/history/<scenario>.jsonl` gains one summary line per refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from perfci.analyse import no_baseline_note as missing_note
+from perfci.errors import DataError
+from perfci.model import (
+    SCHEMA_VERSION,
+    Baseline,
+    BaselineEndpoint,
+    EndpointStats,
+    Environment,
+    Histogram,
+    HistoryLine,
+)
+from perfci.results import atomic_write
+from perfci.summarise import histogram as make_histogram
+
+__all__ = [
+    "Baseline",
+    "append_history",
+    "baseline_path",
+    "build_baseline",
+    "history_line",
+    "history_path",
+    "load_baseline",
+    "missing_note",
+    "read_history",
+    "write_baseline",
+]
+
+HISTORY_DIR = "history"
+# Six significant digits: far below any change the statistics can see, and short lines in a diff.
+SIGNIFICANT_DIGITS = 6
+HISTORY_METRICS = ("p50", "p90", "p95", "p99", "mean", "rps", "error_rate")
+
+
+def baseline_path(directory: Path, scenario: str) -> Path:
+    return directory / f"{scenario}.json"
+
+
+def history_path(directory: Path, scenario: str) -> Path:
+    return directory / HISTORY_DIR / f"{scenario}.jsonl"
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+
+
+def _rounded(figures: EndpointStats) -> EndpointStats:
+    return figures.model_copy(
+        update={name: _round(getattr(figures, name)) for name in ("p50", "p90", "p95", "p99", "mean", "rps")}
+    )
+
+
+def build_baseline(
+    scenario: str,
+    *,
+    profile: str,
+    trials: Sequence[Mapping[str, EndpointStats]],
+    histograms: Mapping[str, Histogram],
+    environment: Environment,
+    git_commit: str,
+    created_at: datetime | None = None,
+) -> Baseline:
+    """A baseline from one run's trials (in order) and pooled histograms; figures rounded as they are stored."""
+    if not trials:
+        raise ValueError(f"{scenario}: a baseline needs at least one trial")
+    endpoints = sorted({e for trial in trials for e in trial})
+    return Baseline(
+        scenario=scenario,
+        profile=profile,
+        created_at=created_at or datetime.now(UTC),
+        git_commit=git_commit,
+        environment=environment,
+        endpoints={
+            e: BaselineEndpoint(
+                trials=[_rounded(trial[e]) for trial in trials if e in trial],
+                histogram=histograms.get(e) or make_histogram([]),
+            )
+            for e in endpoints
+        },
+    )
+
+
+# A JSON array of plain numbers, as json.dumps(indent=...) spreads it over one line per element.
+_NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][0-9.eE+-]*(?:,\s*-?[0-9][0-9.eE+-]*)*)\s*\]")
+
+
+def baseline_text(baseline: Baseline) -> str:
+    """Pretty JSON with sorted keys and each number list on one line: small and readable in a diff."""
+    text = json.dumps(baseline.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False)
+    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text) + "\n"
+
+
+def write_baseline(directory: Path, baseline: Baseline) -> Path:
+    """Write `<directory>/<scenario>.json` through a temporary file and a rename; returns the path."""
+    path = baseline_path(directory, baseline.scenario)
+    atomic_write(path, baseline_text(baseline))
+    return path
+
+
+def history_line(baseline: Baseline) -> HistoryLine:
+    """The summary of one refresh: per endpoint and metric the median over the baseline's trials."""
+    return HistoryLine(
+        scenario=baseline.scenario,
+        created_at=baseline.created_at,
+        git_commit=baseline.git_commit,
+        endpoints={
+            endpoint: {
+                metric: _round(statistics.median(_metric(trial, metric) for trial in stored.trials))
+                for metric in HISTORY_METRICS
+            }
+            for endpoint, stored in baseline.endpoints.items()
+            if stored.trials
+        },
+    )
+
+
+def _metric(figures: EndpointStats, metric: str) -> float:
+    return figures.error_rate if metric == "error_rate" else float(getattr(figures, metric))
+
+
+def append_history(directory: Path, line: HistoryLine) -> Path:
+    """Add one line to `<directory>/history/<scenario>.jsonl`; the file is replaced whole, never half-written."""
+    path = history_path(directory, line.scenario)
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    if existing and not existing.endswith("\n"):
+        existing += "\n"
+    record = json.dumps(line.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    atomic_write(path, existing + record + "\n")
+    return path
+
+
+def _schema_version(raw: Any) -> int | None:
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    return version if isinstance(version, int) else None
+
+
+def load_baseline(directory: Path, scenario: str) -> Baseline | None:
+    """The stored baseline of a scenario, validated; `None` when there is none (see `missing_note`).
+
+    A file that is not JSON, has the wrong shape, belongs to another scenario or was written by a newer
+    perfci raises `DataError` (exit 2) naming the file: a broken baseline must never pass as "no change".
+    """
+    path = baseline_path(directory, scenario)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    restore = f"restore it with `git checkout origin/main -- {path}` or run `nox -s baseline` on main"
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})", restore) from None
+    version = _schema_version(raw)
+    if version is not None and version > SCHEMA_VERSION:
+        raise DataError(
+            f"{path} has schema_version {version}; this perfci reads up to {SCHEMA_VERSION}",
+            "upgrade perfci (pip install -U perfci) to read baselines written by a newer version",
+        )
+    try:
+        baseline = Baseline.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        raise DataError(f"{path} is not a valid baseline: {where}: {first['msg']}", restore) from None
+    if baseline.scenario != scenario:
+        raise DataError(f"{path} holds scenario {baseline.scenario!r}, not {scenario!r}", restore)
+    return baseline
+
+
+def read_history(directory: Path, scenario: str) -> list[HistoryLine]:
+    """The history lines of a scenario in file order; `[]` when it has none. A bad line is a `DataError`."""
+    path = history_path(directory, scenario)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    lines: list[HistoryLine] = []
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        if not raw_line.strip():
+            continue
+        try:
+            raw = json.loads(raw_line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{number} is not valid JSON ({exc.msg})", "remove or repair that line") from None
+        version = _schema_version(raw)
+        if version is not None and version > SCHEMA_VERSION:
+            raise DataError(
+                f"{path}:{number} has schema_version {version}; this perfci reads up to {SCHEMA_VERSION}",
+                "upgrade perfci to read it",
+            )
+        try:
+            lines.append(HistoryLine.model_validate(raw))
+        except ValidationError as exc:
+            raise DataError(
+                f"{path}:{number} is not a valid history line: {exc.errors()[0]['msg']}", "remove or repair that line"
+            ) from None
+    return lines
