@@ -1,0 +1,159 @@
+"""What each `perfci` subcommand does once the CLI has built its configuration."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from perfci import pipeline
+from perfci.config import Config
+from perfci.errors import ExitCode
+from perfci.model import Comparison
+from perfci.publish import (
+    CheckRunPublisher,
+    FilePublisher,
+    GitHubCommentPublisher,
+    GitHubSettings,
+    JobSummaryPublisher,
+    Publication,
+    Publisher,
+    publish_all,
+)
+from perfci.render.markdown import render_comment, render_job_summary
+from perfci.render.terminal import render_terminal
+from perfci.results import atomic_write, latest_run, read_comparison
+
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run_dir(run_dir: Path | None, runs_dir: str) -> Path:
+    return run_dir if run_dir is not None else latest_run(Path(runs_dir))
+
+
+def write_report_files(run_dir: Path, comparison: Comparison) -> list[Path]:
+    """report.md (the PR comment's text) and report.html (self-contained, with charts) in the run directory."""
+    from perfci.report import render_run_html
+
+    written = [run_dir / REPORT_MD, run_dir / REPORT_HTML]
+    FilePublisher(written[0]).publish(Publication(comparison, render_comment(comparison)))
+    atomic_write(written[1], render_run_html(run_dir, comparison))
+    return written
+
+
+def finish_run(run_dir: Path, comparison: Comparison) -> int:
+    """After a run: reports on disk, the table on the terminal, the job summary in Actions; the exit code."""
+    reports = write_report_files(run_dir, comparison)
+    print(render_terminal(comparison))
+    JobSummaryPublisher.from_environment().publish(Publication(comparison, render_job_summary(comparison)))
+    _say(f"perfci: reports: {', '.join(str(p) for p in reports)}")
+    return int(pipeline.exit_code_for(comparison))
+
+
+def refresh_baselines(config: Config, options: pipeline.RunOptions) -> int:
+    """Measure this commit and write baselines/<scenario>.json plus a history line per scenario."""
+    outcome = pipeline.run_baseline(config, options, _say)
+    for path in outcome.written:
+        _say(f"perfci: baseline written: {path}")
+    return finish_run(outcome.run_dir, outcome.comparison)
+
+
+def print_summary(run_dir: Path | None, runs_dir: str) -> int:
+    comparison = read_comparison(_run_dir(run_dir, runs_dir))
+    print(render_terminal(comparison))
+    return int(pipeline.exit_code_for(comparison))
+
+
+def write_reports(run_dir: Path | None, runs_dir: str) -> int:
+    directory = _run_dir(run_dir, runs_dir)
+    for path in write_report_files(directory, read_comparison(directory)):
+        print(path)
+    return int(ExitCode.OK)
+
+
+def post_comment(
+    *,
+    source: Path,
+    repository: str | None,
+    pr_number: int | None,
+    head_sha: str | None,
+    mode: str,
+    api_url: str,
+    check: bool,
+) -> int:
+    """Post or update the sticky comment from a run directory, a downloaded artifact or a comparison.json."""
+    from perfci.artifact import load_artifact
+
+    # A run directory is our own output; anything else (a downloaded artifact) is untrusted and validated.
+    is_run_dir = source.is_dir() and (source / "run.json").is_file()
+    comparison = read_comparison(source) if is_run_dir else load_artifact(source).comparison
+    run_url = _actions_run_url()
+    if run_url:
+        # Links are ours to set: an artifact's own URLs are untrusted data.
+        comparison = comparison.model_copy(update={"run_url": run_url, "report_url": f"{run_url}#artifacts"})
+    settings = GitHubSettings.from_environment(repository=repository, pr_number=pr_number, head_sha=head_sha)
+    if api_url:
+        settings = GitHubSettings(**{**settings.__dict__, "api_url": api_url.rstrip("/")})
+    publishers: list[Publisher] = [GitHubCommentPublisher(settings, mode=mode)]  # type: ignore[arg-type]
+    if check:
+        publishers.append(CheckRunPublisher(settings))
+    for outcome in publish_all(publishers, Publication(comparison, render_comment(comparison))):
+        _say(f"perfci: {outcome.publisher}: {outcome.action} {outcome.url or ''} {outcome.detail}".rstrip())
+    return int(ExitCode.OK)
+
+
+def _actions_run_url() -> str | None:
+    import os
+
+    server, repo, run_id = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    target_run = os.environ.get("PERFCI_REPORT_RUN_ID", run_id)  # the workflow_run that measured, if given
+    return f"{server}/{repo}/actions/runs/{target_run}" if server and repo and target_run else None
+
+
+def stress(config: Config, args: argparse.Namespace) -> int:
+    """Boot the candidate, stress each configured scenario to its breaking point, write stress.md/.html."""
+    from perfci.render.stress import stress_markdown
+    from perfci.report import render_stress_html
+    from perfci.results import new_run_dir
+    from perfci.stress import run_stress
+    from perfci.targets.select import BootRequest, boot_target
+
+    run_dir = new_run_dir(config.runs_dir, "stress")
+    _say(f"perfci: run directory {run_dir}")
+    request = BootRequest(arm="candidate", checkout=config.project_root, workdir=run_dir / "targets" / "candidate")
+    with boot_target(config, request) as target:
+        _say(f"perfci: service ready at {target.base_url}: {target.description}")
+        runs = run_stress(config, target, run_dir, model=args.model, say=_say)
+    markdown = stress_markdown(runs)
+    atomic_write(run_dir / "stress.md", markdown)
+    atomic_write(run_dir / "stress.html", render_stress_html(runs))
+    print(markdown)
+    _say(f"perfci: reports: {run_dir / 'stress.md'}, {run_dir / 'stress.html'}")
+    return int(ExitCode.OK)
+
+
+def trends(config: Config, args: argparse.Namespace) -> int:
+    from perfci.render.trends import trends_text
+    from perfci.trends import load_trends
+
+    print(trends_text(load_trends(config.baselines_dir / "history")))
+    return int(ExitCode.OK)
+
+
+def calibrate(config: Config, args: argparse.Namespace) -> int:
+    from perfci.calibrate import run_calibration
+
+    return run_calibration(config, runs=args.runs, say=_say)
+
+
+def report_doc(config: Config, args: argparse.Namespace) -> int:
+    from perfci.report_doc import write_performance_report
+
+    path = write_performance_report(config, _say)
+    print(path)
+    return int(ExitCode.OK)

@@ -1,0 +1,330 @@
+"""The run, stage by stage: boot -> load -> collect -> analyse -> render -> write; verdicts become an exit code.
+
+Results are on disk before anything is printed or published, so a failure late in the run loses nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from perfci import analyse, baselines, gitrefs
+from perfci.config import Config
+from perfci.environment import current_environment
+from perfci.errors import ExitCode, LoadError
+from perfci.load import TrialSpec, run_trial
+from perfci.model import (
+    Arm,
+    ArmInfo,
+    Baseline,
+    Comparison,
+    EndpointStats,
+    Environment,
+    Histogram,
+    ResourcePeak,
+    RunInfo,
+    ScenarioComparison,
+    TrialInfo,
+)
+from perfci.results import (
+    COMPARISON_FILE,
+    RUN_FILE,
+    new_run_dir,
+    read_trial_info,
+    trial_dir,
+    trial_dirs,
+    write_model,
+)
+from perfci.summarise import histogram, measured_window
+from perfci.targets.base import Target
+from perfci.targets.select import BootRequest, boot_target
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What this invocation does beyond the configuration."""
+
+    label: str = "run"
+    ab_ref: str | None = None  # same-machine A/B against this git ref
+    base_env: Mapping[str, str] = field(default_factory=dict)  # service env for the base arm only
+    candidate_env: Mapping[str, str] = field(default_factory=dict)
+    order_seed: int | None = None  # seeds the random arm order within each pair
+    progress: bool = True
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Everything measured in one run: per scenario and arm, the trials in order."""
+
+    trials: dict[str, dict[Arm, list[TrialInfo]]]
+    histograms: dict[str, dict[Arm, dict[str, Histogram]]]
+    targets: dict[Arm, Target]
+    environment: Environment
+    resources: dict[str, dict[Arm, list[ResourcePeak]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    comparison: Comparison
+    exit_code: ExitCode
+
+
+@dataclass(frozen=True)
+class BaselineOutcome:
+    run_dir: Path
+    comparison: Comparison
+    written: list[Path]
+
+
+def exit_code_for(comparison: Comparison) -> ExitCode:
+    return ExitCode.OK if comparison.passed else ExitCode.REGRESSION
+
+
+# --------------------------------------------------------------------------------------------------------
+# The whole run in one screen.
+# --------------------------------------------------------------------------------------------------------
+
+
+def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
+    run_dir = new_run_dir(config.runs_dir, options.label)
+    say(f"perfci: run directory {run_dir}")
+    candidate_commit = gitrefs.head_commit(config.project_root)
+    base_commit = gitrefs.resolve(config.project_root, options.ab_ref) if options.ab_ref else None
+    with ExitStack() as stack:
+        base_dir = (
+            stack.enter_context(gitrefs.worktree(config.project_root, options.ab_ref)) if options.ab_ref else None
+        )
+        measured = measure(config, options, run_dir, base_dir, say)
+    write_model(
+        run_dir / RUN_FILE,
+        RunInfo(
+            label=options.label,
+            created_at=datetime.now(UTC),
+            command=list(options.command),
+            config=config.model_dump(mode="json"),
+            environment=measured.environment,
+            candidate_commit=candidate_commit,
+            candidate_dirty=gitrefs.is_dirty(config.project_root),
+            base_ref=options.ab_ref,
+            base_commit=base_commit,
+            target_description=measured.targets["candidate"].description,
+        ),
+    )
+    comparison = compare(config, options, measured, candidate_commit, base_commit, say)
+    write_model(run_dir / COMPARISON_FILE, comparison)
+    return RunOutcome(run_dir, comparison, exit_code_for(comparison))
+
+
+def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutcome:
+    """Measure this commit and write baselines/<scenario>.json and a history line per scenario.
+
+    The comparison is made against the previous baseline before it is replaced, so the log shows what
+    the refresh changed.
+    """
+    outcome = run(config, options, say)
+    commit = gitrefs.head_commit(config.project_root) or "unknown"
+    measured_env = outcome.comparison.candidate.environment
+    assert measured_env is not None
+    written: list[Path] = []
+    for scenario in config.scenarios:
+        infos = [read_trial_info(d) for d in trial_dirs(outcome.run_dir, scenario, "candidate")]
+        histograms = {
+            e.endpoint: e.candidate_histogram
+            for s in outcome.comparison.scenarios
+            if s.scenario == scenario
+            for e in s.endpoints
+            if e.candidate_histogram is not None
+        }
+        stored = baselines.build_baseline(
+            scenario,
+            profile=config.profile_name,
+            trials=[t.endpoints for t in infos],
+            histograms=histograms,
+            environment=measured_env,
+            git_commit=commit,
+        )
+        written.append(baselines.write_baseline(config.baselines_dir, stored))
+        written.append(baselines.append_history(config.baselines_dir, baselines.history_line(stored)))
+    return BaselineOutcome(outcome.run_dir, outcome.comparison, written)
+
+
+def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: Path | None, say: Say) -> Measured:
+    """Boot the arm(s), run every scenario's trials (A/B pairs in random order), keep everything."""
+    arms: list[Arm] = ["base", "candidate"] if base_checkout else ["candidate"]
+    checkouts: dict[Arm, Path] = {"candidate": config.project_root}
+    if base_checkout:
+        checkouts["base"] = base_checkout
+    extra_env: dict[Arm, Mapping[str, str]] = {"base": options.base_env, "candidate": options.candidate_env}
+    rng = random.Random(options.order_seed)
+    trials: dict[str, dict[Arm, list[TrialInfo]]] = {}
+    histograms: dict[str, dict[Arm, dict[str, Histogram]]] = {}
+    with ExitStack() as stack:
+        targets: dict[Arm, Target] = {}
+        for arm in arms:
+            say(f"perfci: booting the {arm} service ({config.target})")
+            request = BootRequest(
+                arm=arm,
+                checkout=checkouts[arm],
+                extra_env=dict(extra_env[arm]),
+                workdir=run_dir / "targets" / arm,
+            )
+            targets[arm] = stack.enter_context(boot_target(config, request))
+            say(f"perfci: {arm} service ready at {targets[arm].base_url}: {targets[arm].description}")
+        environment = current_environment(
+            targets["candidate"].kind, {k: v for t in targets.values() for k, v in t.image_ids.items()}
+        )
+        total = len(config.scenarios) * config.profile.trials * len(arms)
+        done = 0
+        for scenario in config.scenarios:
+            trials[scenario] = {arm: [] for arm in arms}
+            samples: dict[Arm, list[pd.DataFrame]] = {arm: [] for arm in arms}
+            for index in range(config.profile.trials):
+                order = list(arms)
+                rng.shuffle(order)  # randomised within each pair: drift over time hits both arms alike
+                for arm in order:
+                    done += 1
+                    say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{config.profile.trials}")
+                    info, window = _one_trial(config, options, scenario, arm, index, targets[arm], run_dir)
+                    trials[scenario][arm].append(info)
+                    samples[arm].append(window)
+            histograms[scenario] = {arm: _histograms(samples[arm]) for arm in arms}
+    return Measured(trials, histograms, targets, environment)
+
+
+def compare(
+    config: Config,
+    options: RunOptions,
+    measured: Measured,
+    candidate_commit: str | None,
+    base_commit: str | None,
+    say: Say,
+) -> Comparison:
+    """A/B when both arms ran here; else against the stored baseline; else absolute figures and SLOs."""
+    scenarios: list[ScenarioComparison] = []
+    base_info: ArmInfo | None = None
+    modes: set[str] = set()
+    for scenario, arms in measured.trials.items():
+        candidate = [t.endpoints for t in arms["candidate"]]
+        flags = [f"{t.arm} trial {t.index + 1}: {flag}" for trials in arms.values() for t in trials for flag in t.flags]
+        hist = measured.histograms[scenario]
+        if options.ab_ref:
+            result = analyse.compare_scenario(
+                scenario,
+                [t.endpoints for t in arms["base"]],
+                candidate,
+                mode="ab",
+                settings=config.statistics,
+                slos=config.slos,
+                base_histograms=hist["base"],
+                candidate_histograms=hist["candidate"],
+                flags=flags,
+            )
+            base_info = ArmInfo(
+                label=f"{options.ab_ref}@{(base_commit or '')[:7]}",
+                ref=options.ab_ref,
+                commit=base_commit,
+                environment=measured.environment,
+            )
+        else:
+            stored = baselines.load_baseline(config.baselines_dir, scenario)
+            if stored is None:
+                say(f"perfci: {baselines.missing_note(scenario)}")
+            else:
+                base_info = ArmInfo(
+                    label=f"main@{stored.git_commit[:7]}",
+                    commit=stored.git_commit,
+                    created_at=stored.created_at,
+                    environment=stored.environment,
+                )
+            result = analyse.compare_scenario(
+                scenario,
+                list(_baseline_trials(stored)) if stored else None,
+                candidate,
+                mode="baseline" if stored else "none",
+                settings=config.statistics,
+                slos=config.slos,
+                base_histograms={e: b.histogram for e, b in stored.endpoints.items()} if stored else None,
+                candidate_histograms=hist["candidate"],
+                environment_differences=(
+                    analyse.environment_differences(stored.environment, measured.environment) if stored else ()
+                ),
+                flags=flags,
+            )
+        modes.add(result.mode)
+        scenarios.append(result.model_copy(update={"resources": measured.resources.get(scenario, {})}))
+    # A run mixes modes only when some scenarios lack a baseline; the comparison names the strongest one.
+    mode: Literal["ab", "baseline", "none"] = "ab" if "ab" in modes else "baseline" if "baseline" in modes else "none"
+    return Comparison(
+        created_at=datetime.now(UTC),
+        mode=mode,
+        base=base_info,
+        candidate=ArmInfo(
+            label=f"working tree@{(candidate_commit or 'unknown')[:7]}",
+            commit=candidate_commit,
+            environment=measured.environment,
+        ),
+        profile=config.profile_name,
+        alpha=config.statistics.alpha,
+        power=config.statistics.power,
+        scenarios=scenarios,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Helpers of the stages above.
+# --------------------------------------------------------------------------------------------------------
+
+
+def _one_trial(
+    config: Config, options: RunOptions, scenario: str, arm: Arm, index: int, target: Target, run_dir: Path
+) -> tuple[TrialInfo, pd.DataFrame]:
+    spec = TrialSpec(
+        scenario=scenario,
+        locustfile=config.scenario_file(scenario),
+        arm=arm,
+        index=index,
+        users=config.profile.users,
+        spawn_rate=config.profile.spawn_rate,
+        warmup_s=config.profile.warmup_s,
+        duration_s=config.profile.duration_s,
+        stop_timeout_s=config.profile.stop_timeout_s,
+        workers=config.workers,
+        target_rps=config.profile.arrival_rate if scenario == "open" else None,
+        extra_env={"PERFCI_SEED_USERS": str(target.seed_users)},
+    )
+    directory = trial_dir(run_dir, scenario, arm, index)
+    info = run_trial(spec, target, directory, None)
+    samples = pd.read_parquet(directory / "samples.parquet", columns=["start_s", "latency_ms", "endpoint"])
+    if samples.empty:
+        raise LoadError(
+            f"{scenario} {arm} trial {index + 1} recorded no requests",
+            f"look at {directory / 'locust.log'}; the scenario may be failing before its first request",
+        )
+    return info, measured_window(samples, config.profile.warmup_s, config.profile.duration_s)
+
+
+def _histograms(windows: list[pd.DataFrame]) -> dict[str, Histogram]:
+    pooled = pd.concat(windows, ignore_index=True)
+    return {str(e): histogram(g["latency_ms"]) for e, g in pooled.groupby("endpoint", observed=True)}
+
+
+def _baseline_trials(stored: Baseline) -> Iterator[dict[str, EndpointStats]]:
+    count = max((len(b.trials) for b in stored.endpoints.values()), default=0)
+    for i in range(count):
+        yield {e: b.trials[i] for e, b in stored.endpoints.items() if i < len(b.trials)}
+
+
+def stderr_say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
