@@ -1,0 +1,1 @@
+"""A user service (registration, password login, token refresh, search) that perfci loads."""

@@ -1,0 +1,244 @@
+"""Database operations, each one short transaction (never held open across a password hash)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from userservice.db import refresh_tokens, token_families, users
+
+MAX_ID = 2**63 - 1
+PROFILE_COLUMNS = (users.c.id, users.c.display_name, users.c.created_at)
+ME_COLUMNS = (*PROFILE_COLUMNS, users.c.email, users.c.updated_at)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _record(row: Any) -> dict[str, Any]:
+    record = dict(row._mapping)
+    for key in ("created_at", "updated_at"):
+        if key in record:
+            record[key] = _aware(record[key])
+    return record
+
+
+class DuplicateEmailError(Exception):
+    pass
+
+
+async def create_user(engine: AsyncEngine, email: str, display_name: str, password_hash: str) -> dict[str, Any]:
+    stamp = now()
+    values = {
+        "email": email, "display_name": display_name, "name_key": display_name.lower(),
+        "password_hash": password_hash, "created_at": stamp, "updated_at": stamp,
+    }  # fmt: skip
+    try:
+        async with engine.begin() as conn:
+            row = (await conn.execute(insert(users).values(**values).returning(*ME_COLUMNS))).one()
+    except IntegrityError:
+        raise DuplicateEmailError(email) from None
+    return _record(row)
+
+
+async def credentials(engine: AsyncEngine, email: str) -> tuple[int, str] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(users.c.id, users.c.password_hash).where(users.c.email == email))).first()
+    return (row.id, row.password_hash) if row else None
+
+
+async def start_session(engine: AsyncEngine, user_id: int, token_hash: str, ttl_s: int) -> None:
+    """A new token family (one login) with its first refresh token."""
+    stamp = now()
+    family = str(uuid.uuid4())
+    async with engine.begin() as conn:
+        await conn.execute(insert(token_families).values(id=family, user_id=user_id, revoked=False, created_at=stamp))
+        await conn.execute(
+            insert(refresh_tokens).values(
+                token_hash=token_hash,
+                family_id=family,
+                user_id=user_id,
+                used=False,
+                expires_at=stamp + timedelta(seconds=ttl_s),
+                created_at=stamp,
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Rotation:
+    user_id: int | None  # set when the rotation succeeded
+    reused: bool = False  # the token had been used before: its family is now revoked
+
+
+async def rotate(engine: AsyncEngine, old_hash: str, new_hash: str, ttl_s: int) -> Rotation:
+    """Spend `old_hash` and store `new_hash` in its family, atomically.
+
+    The conditional UPDATE (`... WHERE used = false`) is the lock: of any number of concurrent rotations
+    of one token exactly one changes a row. It is the transaction's first statement, so SQLite takes its
+    write lock before reading anything (no stale-snapshot "database is locked").
+    """
+    stamp = now()
+    live_family = select(token_families.c.id).where(token_families.c.revoked.is_(False)).scalar_subquery()
+    spend = (
+        update(refresh_tokens)
+        .where(
+            refresh_tokens.c.token_hash == old_hash,
+            refresh_tokens.c.used.is_(False),
+            refresh_tokens.c.expires_at > stamp,
+            refresh_tokens.c.family_id.in_(live_family),
+        )
+        .values(used=True)
+        .returning(refresh_tokens.c.family_id, refresh_tokens.c.user_id)
+    )
+    async with engine.begin() as conn:
+        spent = (await conn.execute(spend)).first()
+        if spent is not None:
+            await conn.execute(
+                insert(refresh_tokens).values(
+                    token_hash=new_hash,
+                    family_id=spent.family_id,
+                    user_id=spent.user_id,
+                    used=False,
+                    expires_at=stamp + timedelta(seconds=ttl_s),
+                    created_at=stamp,
+                )
+            )
+            return Rotation(user_id=spent.user_id)
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                select(refresh_tokens.c.family_id, refresh_tokens.c.used).where(refresh_tokens.c.token_hash == old_hash)
+            )
+        ).first()
+        if row is None or not row.used:
+            return Rotation(user_id=None)  # unknown, expired or already revoked: nothing more to do
+        await conn.execute(update(token_families).where(token_families.c.id == row.family_id).values(revoked=True))
+    return Rotation(user_id=None, reused=True)
+
+
+async def revoke_family_of(engine: AsyncEngine, token_hash: str) -> bool:
+    """Logout: revoke the family the token belongs to. False when the token is unknown."""
+    family = select(refresh_tokens.c.family_id).where(refresh_tokens.c.token_hash == token_hash).scalar_subquery()
+    async with engine.begin() as conn:
+        result = await conn.execute(update(token_families).where(token_families.c.id == family).values(revoked=True))
+    return result.rowcount > 0
+
+
+async def get_me(engine: AsyncEngine, user_id: int) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(*ME_COLUMNS).where(users.c.id == user_id))).first()
+    return _record(row) if row else None
+
+
+async def update_me(
+    engine: AsyncEngine, user_id: int, display_name: str | None, password_hash: str | None
+) -> dict[str, Any] | None:
+    values: dict[str, Any] = {"updated_at": now()}
+    if display_name is not None:
+        values |= {"display_name": display_name, "name_key": display_name.lower()}
+    if password_hash is not None:
+        values["password_hash"] = password_hash
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(update(users).where(users.c.id == user_id).values(**values).returning(*ME_COLUMNS))
+        ).first()
+        if row is not None and password_hash is not None:
+            # A new password ends every session started with the old one.
+            await conn.execute(update(token_families).where(token_families.c.user_id == user_id).values(revoked=True))
+    return _record(row) if row else None
+
+
+async def delete_user(engine: AsyncEngine, user_id: int) -> bool:
+    async with engine.begin() as conn:
+        await conn.execute(delete(refresh_tokens).where(refresh_tokens.c.user_id == user_id))
+        await conn.execute(delete(token_families).where(token_families.c.user_id == user_id))
+        result = await conn.execute(delete(users).where(users.c.id == user_id))
+    return result.rowcount > 0
+
+
+async def get_profile(engine: AsyncEngine, user_id: int) -> dict[str, Any] | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(*PROFILE_COLUMNS).where(users.c.id == user_id))).first()
+    return _record(row) if row else None
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int | None:
+    """The id after which the next page starts; None for anything not made by encode_cursor."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    prefix, _, number = text.partition(":")
+    if prefix != "id" or not number.isdigit() or int(number) > MAX_ID:
+        return None
+    return int(number)
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+async def search(
+    engine: AsyncEngine, prefix: str, limit: int, after_id: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Users whose display name or email starts with `prefix` (case-insensitive), in id order from `after_id`.
+
+    Both keys are stored lower-case and indexed, so each side of the OR is an index range scan.
+    """
+    pattern = _like_prefix(prefix.lower())
+    query = select(*PROFILE_COLUMNS).where(users.c.id > after_id).order_by(users.c.id).limit(limit + 1)
+    if prefix:
+        query = query.where(or_(users.c.name_key.like(pattern, escape="\\"), users.c.email.like(pattern, escape="\\")))
+    async with engine.connect() as conn:
+        rows = [_record(row) for row in await conn.execute(query)]
+    return _page(rows, limit)
+
+
+async def search_slow(
+    engine: AsyncEngine, prefix: str, limit: int, after_id: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The regression knob's search: same results, but a function on the column defeats both indexes and
+    each profile is then fetched one by one (N+1), as a careless ORM loop would."""
+    needle = prefix.lower()
+    length = len(needle)
+    query = select(users.c.id).where(users.c.id > after_id).order_by(users.c.id).limit(limit + 1)
+    if needle:
+        query = query.where(
+            or_(
+                func.substr(func.lower(users.c.display_name), 1, length) == needle,
+                func.substr(func.lower(users.c.email), 1, length) == needle,
+            )
+        )
+    rows: list[dict[str, Any]] = []
+    async with engine.connect() as conn:
+        ids = [row.id for row in await conn.execute(query)]
+        for user_id in ids:
+            row = (await conn.execute(select(*PROFILE_COLUMNS).where(and_(users.c.id == user_id)))).one()
+            rows.append(_record(row))
+    return _page(rows, limit)
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1]["id"]
+    return rows, None
