@@ -112,10 +112,14 @@ def compare_scenario(
             else:
                 tests.append(outcome)
     all_notes.extend(f"not compared ({reason}): {', '.join(items)}" for reason, items in sorted(skipped.items()))
-    adjusted = stats.holm([t.result.p_value for t in tests])
-    family = max(len(tests), 1)
+    # A test with no spread and no difference (error rates of zero in every trial of both arms) can never
+    # reject; leaving it out of Holm's count is Tarone's refinement and keeps the family's error rate.
+    counted = [t for t in tests if not _void(t.result)]
+    adjusted = dict(zip(map(id, counted), stats.holm([t.result.p_value for t in counted]), strict=True))
+    family = max(len(counted), 1)
     comparisons: dict[str, list[MetricComparison]] = {}
-    for test, p_adjusted in zip(tests, adjusted, strict=True):
+    for test in tests:
+        p_adjusted = adjusted.get(id(test), 1.0)
         comparisons.setdefault(test.endpoint, []).append(_judge(test, p_adjusted, settings, family))
     results: list[EndpointComparison] = []
     for endpoint in endpoints:
@@ -146,6 +150,10 @@ def compare_scenario(
 # --------------------------------------------------------------------------------------------------------
 # One test per endpoint and metric.
 # --------------------------------------------------------------------------------------------------------
+
+
+def _void(result: stats.TestResult) -> bool:
+    return result.se == 0.0 and result.estimate == 0.0
 
 
 def metric_value(figures: EndpointStats, metric: Metric) -> float:

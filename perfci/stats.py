@@ -12,13 +12,14 @@ Degenerate inputs are never turned into a result silently: fewer than two values
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as scipy_stats
+from scipy import optimize, special
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -85,8 +86,8 @@ def _t_inference(
     if se == 0.0:
         return (1.0 if estimate == 0.0 else 0.0), estimate, estimate
     t = estimate / se
-    p = float(2 * scipy_stats.t.sf(abs(t), df))
-    half = float(scipy_stats.t.ppf(1 - alpha / 2, df)) * se
+    p = float(2 * special.stdtr(df, -abs(t)))
+    half = _t_quantile(df, 1 - alpha / 2) * se
     return p, estimate - half, estimate + half
 
 
@@ -153,18 +154,44 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
+def _t_quantile(df: float, q: float) -> float:
+    """Student t quantile; scipy.special's ufunc is the same function as scipy.stats.t.ppf, 50x cheaper."""
+    return float(special.stdtrit(df, q))
+
+
 def _t_sum(df: float, alpha: float, power: float) -> float:
-    return float(scipy_stats.t.ppf(1 - alpha / 2, df) + scipy_stats.t.ppf(power, df))
+    return _t_quantile(df, 1 - alpha / 2) + _t_quantile(df, power)
 
 
 def minimum_detectable(se: float, df: float, alpha: float, power: float) -> float:
-    """The smallest true difference a two-sided t-test at `alpha` finds with probability `power` (t-based).
+    """The smallest true difference a two-sided t-test at `alpha` finds with probability `power`.
 
-    Approximation used throughout: MDE = (t_{1-alpha/2, df} + t_{power, df}) * se.
+    Solved exactly on the noncentral t distribution; the textbook approximation
+    (t_{1-alpha/2, df} + t_{power, df}) * se is optimistic at the small alphas a Holm family needs.
     """
     if df <= 0:
         raise InsufficientDataError("no degrees of freedom: at least 2 values per arm are needed")
-    return _t_sum(df, alpha, power) * se
+    return _detectable_shift(df, alpha, power) * se
+
+
+@functools.lru_cache(maxsize=4096)
+def _detectable_shift(df: float, alpha: float, power: float) -> float:
+    """The noncentrality (effect over standard error) at which the test's power reaches `power`."""
+    critical = _t_quantile(df, 1 - alpha / 2)
+
+    def shortfall(noncentrality: float) -> float:
+        # The far tail underflows to NaN for large shifts in scipy's nctdtr; it is then nil.
+        far_tail = float(special.nctdtr(df, noncentrality, -critical))
+        near = float(special.nctdtr(df, noncentrality, critical))
+        if not math.isfinite(near):
+            raise ArithmeticError(f"noncentral t failed at df={df}, shift={noncentrality}")
+        return 1 - near + (far_tail if math.isfinite(far_tail) else 0.0) - power
+
+    high = _t_sum(df, alpha, power)
+    while shortfall(high) < 0:
+        high *= 1.5
+    # At no effect the test rejects with probability alpha < power, so the root lies in (0, high).
+    return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-9))
 
 
 def paired_mde(sd: float, pairs: int, *, alpha: float, power: float) -> float:
@@ -206,12 +233,34 @@ def more_trials_to_decide(
     alpha = alpha_test if beyond else alpha_interval
     if distance <= 0:
         return None  # exactly on the margin: no finite size decides it
-    for total in range(max(result.n_candidate, 2), MAX_TRIALS + 1):
+
+    def size(total: int) -> tuple[float, float]:  # standard error and degrees of freedom at `total`
         if result.paired:
-            se, df = result.sd / math.sqrt(total), float(total - 1)
+            return result.sd / math.sqrt(total), float(total - 1)
+        vb, vc = result.sd_base**2 / result.n_base, result.sd**2 / total
+        return math.sqrt(vb + vc), welch_df(vb, result.n_base, vc, total)
+
+    def roughly(total: int) -> bool:
+        se, df = size(total)
+        return _t_sum(df, alpha, power) * se < distance
+
+    def exactly(total: int) -> bool:
+        se, df = size(total)
+        return minimum_detectable(se, df, alpha, power) < distance
+
+    # The detectable distance shrinks as trials are added: bisect on the cheap approximation, then walk up
+    # on the exact figure (the approximation is optimistic, so the answer is at or just above it).
+    low, high = max(result.n_candidate, 2), MAX_TRIALS
+    if not roughly(high):
+        return None
+    while low < high:
+        middle = (low + high) // 2
+        if roughly(middle):
+            high = middle
         else:
-            vb, vc = result.sd_base**2 / result.n_base, result.sd**2 / total
-            se, df = math.sqrt(vb + vc), welch_df(vb, result.n_base, vc, total)
-        if _t_sum(df, alpha, power) * se < distance:
-            return max(total - result.n_candidate, 1)
-    return None
+            low = middle + 1
+    while not exactly(low):
+        if low >= MAX_TRIALS:
+            return None
+        low += 1
+    return max(low - result.n_candidate, 1)
