@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from userservice import store
+from userservice import search, store
 from userservice.db import database_ready
 from userservice.errors import APIError, error_response
 from userservice.schemas import (
@@ -167,23 +167,22 @@ async def search_users(
     engine: EngineDep,
     q: Annotated[str, Query(max_length=100)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> UserPage:
     try:
         prefix = storable(q).strip()
     except ValueError as exc:
         raise APIError(422, "validation_error", f"q {exc}") from None
-    after_id = 0
+    after = None
     if cursor:
-        decoded = store.decode_cursor(cursor)
-        if decoded is None:
+        after = search.decode_cursor(cursor)
+        if after is None:
             raise APIError(422, "invalid_cursor", "cursor is not one this service returned")
-        after_id = decoded
-    run = store.search_slow if settings.knob_slow_search else store.search
-    rows, last_id = await run(engine, prefix, limit, after_id)
+    run = search.search_slow if settings.knob_slow_search else search.search
+    page = await run(engine, prefix, limit, after)
     return UserPage(
-        items=[PublicProfile(**row) for row in rows],
-        next_cursor=store.encode_cursor(last_id) if last_id is not None else None,
+        items=[PublicProfile(**row) for row in page.rows],
+        next_cursor=search.encode_cursor(page.next) if page.next is not None else None,
     )
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,7 +27,7 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _record(row: Any) -> dict[str, Any]:
+def record(row: Any) -> dict[str, Any]:
     record = dict(row._mapping)
     for key in ("created_at", "updated_at"):
         if key in record:
@@ -52,7 +50,7 @@ async def create_user(engine: AsyncEngine, email: str, display_name: str, passwo
             row = (await conn.execute(insert(users).values(**values).returning(*ME_COLUMNS))).one()
     except IntegrityError:
         raise DuplicateEmailError(email) from None
-    return _record(row)
+    return record(row)
 
 
 async def credentials(engine: AsyncEngine, email: str) -> tuple[int, str] | None:
@@ -142,7 +140,7 @@ async def revoke_family_of(engine: AsyncEngine, token_hash: str) -> bool:
 async def get_me(engine: AsyncEngine, user_id: int) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         row = (await conn.execute(select(*ME_COLUMNS).where(users.c.id == user_id))).first()
-    return _record(row) if row else None
+    return record(row) if row else None
 
 
 async def update_me(
@@ -160,7 +158,7 @@ async def update_me(
         if row is not None and password_hash is not None:
             # A new password ends every session started with the old one.
             await conn.execute(update(token_families).where(token_families.c.user_id == user_id).values(revoked=True))
-    return _record(row) if row else None
+    return record(row) if row else None
 
 
 async def delete_user(engine: AsyncEngine, user_id: int) -> bool:
@@ -174,71 +172,4 @@ async def delete_user(engine: AsyncEngine, user_id: int) -> bool:
 async def get_profile(engine: AsyncEngine, user_id: int) -> dict[str, Any] | None:
     async with engine.connect() as conn:
         row = (await conn.execute(select(*PROFILE_COLUMNS).where(users.c.id == user_id))).first()
-    return _record(row) if row else None
-
-
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int | None:
-    """The id after which the next page starts; None for anything not made by encode_cursor."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    prefix, _, number = text.partition(":")
-    if prefix != "id" or not number.isdigit() or int(number) > MAX_ID:
-        return None
-    return int(number)
-
-
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
-
-
-async def search(
-    engine: AsyncEngine, prefix: str, limit: int, after_id: int
-) -> tuple[list[dict[str, Any]], int | None]:
-    """Users whose display name or email starts with `prefix` (case-insensitive), in id order from `after_id`.
-
-    Both keys are stored lower-case and indexed, so each side of the OR is an index range scan.
-    """
-    pattern = _like_prefix(prefix.lower())
-    query = select(*PROFILE_COLUMNS).where(users.c.id > after_id).order_by(users.c.id).limit(limit + 1)
-    if prefix:
-        query = query.where(or_(users.c.name_key.like(pattern, escape="\\"), users.c.email.like(pattern, escape="\\")))
-    async with engine.connect() as conn:
-        rows = [_record(row) for row in await conn.execute(query)]
-    return _page(rows, limit)
-
-
-async def search_slow(
-    engine: AsyncEngine, prefix: str, limit: int, after_id: int
-) -> tuple[list[dict[str, Any]], int | None]:
-    """The regression knob's search: same results, but a function on the column defeats both indexes and
-    each profile is then fetched one by one (N+1), as a careless ORM loop would."""
-    needle = prefix.lower()
-    length = len(needle)
-    query = select(users.c.id).where(users.c.id > after_id).order_by(users.c.id).limit(limit + 1)
-    if needle:
-        query = query.where(
-            or_(
-                func.substr(func.lower(users.c.display_name), 1, length) == needle,
-                func.substr(func.lower(users.c.email), 1, length) == needle,
-            )
-        )
-    rows: list[dict[str, Any]] = []
-    async with engine.connect() as conn:
-        ids = [row.id for row in await conn.execute(query)]
-        for user_id in ids:
-            row = (await conn.execute(select(*PROFILE_COLUMNS).where(and_(users.c.id == user_id)))).one()
-            rows.append(_record(row))
-    return _page(rows, limit)
-
-
-def _page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int | None]:
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1]["id"]
-    return rows, None
+    return record(row) if row else None

@@ -1,0 +1,129 @@
+"""Fixtures: the app in-process on SQLite and on a fresh PostgreSQL database, with a cheap argon2 cost."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from userservice.app import create_app
+from userservice.settings import Settings
+
+TEST_SECRET = "test-secret-" + "x" * 40
+# argon2's cheapest settings: the tests are about behaviour, not the deliberate cost of hashing.
+FAST_HASH = {"hash_time_cost": 1, "hash_memory_kib": 64, "hash_parallelism": 1}
+POSTGRES_ENV = "PERFCI_TEST_DATABASE_URL"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, uniquely named database for this test session, dropped at the end."""
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        pytest.skip(f"{POSTGRES_ENV} is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    import psycopg
+    from psycopg import sql
+
+    admin = urlunsplit(urlsplit(server)._replace(scheme="postgresql"))
+    name = f"userservice_test_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _with_database(admin, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.integration])])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'users.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {"database_url": database_url, "jwt_secret": TEST_SECRET, **FAST_HASH}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def _empty_tables(app_state: object) -> None:
+    engine = app_state.engine  # type: ignore[attr-defined]
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as conn:
+            await conn.execute(text("TRUNCATE users, token_families, refresh_tokens RESTART IDENTITY CASCADE"))
+
+
+class Service:
+    """An app instance with its client; `settings` is what it runs with."""
+
+    def __init__(self, app: object, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.app = app
+        self.client = client
+        self.settings = settings
+
+    async def register(self, email: str, password: str = PASSWORD, name: str = "Test User") -> int:
+        body = {"email": email, "password": password, "display_name": name}
+        response = await self.client.post("/auth/register", json=body)
+        assert response.status_code == 201, response.text
+        user_id: int = response.json()["id"]
+        return user_id
+
+    async def login(self, email: str, password: str = PASSWORD) -> dict[str, str]:
+        response = await self.client.post("/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        tokens: dict[str, str] = response.json()
+        return tokens
+
+    @staticmethod
+    def bearer(tokens: dict[str, str]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@asynccontextmanager
+async def start_service(settings: Settings) -> AsyncIterator[Service]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        # The PostgreSQL database lives for the session: each test starts from empty tables.
+        await _empty_tables(app.state)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://userservice.test") as client:
+            yield Service(app, client, settings)
+
+
+@pytest.fixture
+async def service(database_url: str) -> AsyncIterator[Service]:
+    async with start_service(make_settings(database_url)) as running:
+        yield running
+
+
+Launch = Callable[..., AbstractAsyncContextManager[Service]]
+
+
+@pytest.fixture
+def launch(database_url: str) -> Launch:
+    """Start a service with settings of the test's own: `async with launch(refresh_token_ttl_s=1) as s:`."""
+
+    def start(**overrides: object) -> AbstractAsyncContextManager[Service]:
+        return start_service(make_settings(database_url, **overrides))
+
+    return start
