@@ -77,10 +77,10 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    config = build_config(args)
     from perfci import pipeline
     from perfci.commands import finish_run
 
-    config = build_config(args)
     options = pipeline.RunOptions(
         label=args.label or (f"ab-{args.ab}" if args.ab else config.profile_name),
         ab_ref=args.ab,
@@ -95,10 +95,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
+    config = build_config(args)
     from perfci import pipeline
     from perfci.commands import refresh_baselines
 
-    config = build_config(args)
     options = pipeline.RunOptions(label="baseline", progress=not args.no_progress, command=("perfci", "baseline"))
     return refresh_baselines(config, options)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from perfci import pipeline
 from perfci.config import Config
 from perfci.errors import ExitCode
 from perfci.model import Comparison
@@ -23,6 +23,9 @@ from perfci.publish import (
 from perfci.render.markdown import render_comment, render_job_summary
 from perfci.render.terminal import render_terminal
 from perfci.results import atomic_write, latest_run, read_comparison
+
+if TYPE_CHECKING:
+    from perfci.pipeline import RunOptions
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -52,11 +55,13 @@ def finish_run(run_dir: Path, comparison: Comparison) -> int:
     print(render_terminal(comparison))
     JobSummaryPublisher.from_environment().publish(Publication(comparison, render_job_summary(comparison)))
     _say(f"perfci: reports: {', '.join(str(p) for p in reports)}")
-    return int(pipeline.exit_code_for(comparison))
+    return int(ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
 
 
-def refresh_baselines(config: Config, options: pipeline.RunOptions) -> int:
+def refresh_baselines(config: Config, options: RunOptions) -> int:
     """Measure this commit and write baselines/<scenario>.json plus a history line per scenario."""
+    from perfci import pipeline
+
     outcome = pipeline.run_baseline(config, options, _say)
     for path in outcome.written:
         _say(f"perfci: baseline written: {path}")
@@ -66,7 +71,7 @@ def refresh_baselines(config: Config, options: pipeline.RunOptions) -> int:
 def print_summary(run_dir: Path | None, runs_dir: str) -> int:
     comparison = read_comparison(_run_dir(run_dir, runs_dir))
     print(render_terminal(comparison))
-    return int(pipeline.exit_code_for(comparison))
+    return int(ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
 
 
 def write_reports(run_dir: Path | None, runs_dir: str) -> int:

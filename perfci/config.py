@@ -219,7 +219,7 @@ def load_config(
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ConfigError(
-                f"bad value for {_error_location(first)} (the command line): {first['msg']}",
+                f"bad value for profile.{_error_location(first)} (the command line): {first['msg']}",
                 "check the flag's value; durations look like 20s, 2m or 500ms",
             ) from None
     if parsed.target == "url" and not parsed.service.url:

@@ -1,0 +1,113 @@
+"""The `perfci` command as a user meets it: exit codes and the error text for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perfci.cli import main
+from perfci.model import Comparison
+from perfci.results import COMPARISON_FILE, write_model
+from tests.golden.fixtures import FIXTURES
+
+CONFIG = """
+[tool.perfci]
+profile = "quick"
+scenarios = ["journeys"]
+
+[tool.perfci.profiles.quick]
+trials = 1
+duration_s = 1
+warmup_s = 0
+users = 1
+spawn_rate = 1
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "pyproject.toml").write_text(CONFIG, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for variable in ("PERFCI_PROFILE", "PERFCI_TARGET", "PERFCI_SCENARIOS", "GITHUB_STEP_SUMMARY"):
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path
+
+
+def run_dir_with(tmp_path: Path, comparison: Comparison) -> Path:
+    directory = tmp_path / ".perfci" / "runs" / "20250101T000000Z-test"
+    write_model(directory / COMPARISON_FILE, comparison)
+    (directory / "run.json").write_text("{}", encoding="utf-8")
+    return directory
+
+
+def exit_code(argv: list[str]) -> int:
+    """main's return value, or argparse's exit status for arguments it rejects itself."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        pytest.param(["run", "--profile", "nightly"], 2, "unknown profile 'nightly'", id="unknown-profile"),
+        pytest.param(["run", "--duration", "soon"], 2, "not a duration", id="bad-duration"),
+        pytest.param(["run", "--target", "url"], 2, "needs the service's address", id="url-without-address"),
+        pytest.param(["run", "--scenario", "nope"], 2, "unknown scenario", id="unknown-scenario"),
+        pytest.param(["run", "--trials", "0"], 2, "profile.trials (the command line)", id="zero-trials"),
+        pytest.param(["summary"], 2, "no perfci runs", id="summary-without-runs"),
+        pytest.param(["frobnicate"], 2, "invalid choice", id="unknown-command"),
+    ],
+)
+def test_usage_errors(
+    project: Path, capsys: pytest.CaptureFixture[str], argv: list[str], code: int, message: str
+) -> None:
+    assert exit_code(argv) == code
+    err = capsys.readouterr().err
+    assert message in err
+    assert "hint:" in err or "usage:" in err
+
+
+@pytest.mark.parametrize(
+    ("fixture", "code"), [("all_clear", 0), ("regression", 1), ("slo_breach", 1), ("no_baseline", 0)]
+)
+def test_summary_exit_code_follows_the_verdict(
+    project: Path, capsys: pytest.CaptureFixture[str], fixture: str, code: int
+) -> None:
+    comparison = FIXTURES[fixture]()
+    directory = run_dir_with(project, comparison)
+    assert main(["summary", str(directory)]) == code
+    out = capsys.readouterr().out
+    for scenario in comparison.scenarios:
+        assert scenario.scenario in out
+
+
+def test_report_writes_markdown_and_html_of_the_latest_run(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = run_dir_with(project, FIXTURES["regression"]())
+    assert main(["report"]) == 0
+    markdown = (directory / "report.md").read_text(encoding="utf-8")
+    html = (directory / "report.html").read_text(encoding="utf-8")
+    assert "<!-- perfci:summary -->" in markdown
+    assert html.lstrip().lower().startswith("<!doctype html")
+    assert "<svg" in html
+
+
+def test_corrupt_comparison_is_a_data_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = run_dir_with(project, FIXTURES["all_clear"]())
+    (directory / COMPARISON_FILE).write_text('{"schema_version": 1, "mode": "ab"', encoding="utf-8")
+    assert main(["summary", str(directory)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a valid comparison" in err
+    assert "hint:" in err
+
+
+def test_newer_schema_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = run_dir_with(project, FIXTURES["all_clear"]())
+    text = (
+        (directory / COMPARISON_FILE).read_text(encoding="utf-8").replace('"schema_version": 1', '"schema_version": 99')
+    )
+    (directory / COMPARISON_FILE).write_text(text.replace('"mode"', '"new_field": 1, "mode"'), encoding="utf-8")
+    assert main(["summary", str(directory)]) == 2
+    assert "schema version 99" in capsys.readouterr().err
