@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from sqlalchemy import text
-
 from userservice.app import create_app
 from userservice.settings import Settings
 
@@ -127,3 +132,61 @@ def launch(database_url: str) -> Launch:
         return start_service(make_settings(database_url, **overrides))
 
     return start
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def start_live_server(workdir: Path, env: dict[str, str], *args: str, timeout_s: float = 30) -> LiveServer:
+    """`python -m userservice serve` on a free port, waited for until /readyz answers."""
+    port = free_port()
+    environment = {**os.environ, "USERSVC_JWT_SECRET": TEST_SECRET, "USERSVC_HASH_TIME_COST": "1",
+                   "USERSVC_HASH_MEMORY_KIB": "64", "USERSVC_HASH_PARALLELISM": "1", **env}  # fmt: skip
+    log_path = workdir / "service.log"
+    command = [sys.executable, "-m", "userservice", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=workdir, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"service exited with {process.returncode}: {log_path.read_text()}")
+        try:
+            if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    stop_live_server(server)
+    raise AssertionError(f"service not ready after {timeout_s} s: {log_path.read_text()}")
+
+
+def stop_live_server(server: LiveServer) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real uvicorn serving on SQLite, shared by a module's tests."""
+    workdir = tmp_path_factory.mktemp("live")
+    server = start_live_server(workdir, {"USERSVC_DATABASE_URL": f"sqlite:///{workdir / 'users.sqlite3'}"})
+    try:
+        yield server
+    finally:
+        stop_live_server(server)

@@ -19,12 +19,12 @@ from userservice.settings import Settings, load_settings
 log = logging.getLogger("userservice")
 
 
-class BodyTooLargeError(Exception):
-    pass
-
-
 class BodyLimit:
-    """Refuse request bodies over the limit with a 413, whether or not Content-Length announces them."""
+    """Refuse request bodies over the limit with a 413, whether or not Content-Length announces them.
+
+    A chunked body is read up to the limit here and replayed to the app: an error raised from inside the
+    app's own body reading would turn into FastAPI's generic 400.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -34,36 +34,40 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+        length = next((value for name, value in scope.get("headers", ()) if name == b"content-length"), None)
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_bytes:
                 await self._refuse(scope, receive, send)
                 return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+            await self.app(scope, receive, send)  # the server stops at Content-Length
+            return
+        body = bytearray()
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLargeError
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLargeError:
-            if not started:
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message], receive), send)
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
                 await self._refuse(scope, receive, send)
+                return
+        request: Message = {"type": "http.request", "body": bytes(body), "more_body": False}
+        await self.app(scope, _replay([request], receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(413, "payload_too_large", f"request body over {self.max_bytes} bytes")
         await response(scope, receive, send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replaying_receive() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replaying_receive
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
