@@ -39,6 +39,10 @@ install_packages() {
     local missing=()
     command -v dockerd >/dev/null || missing+=(docker.io)
     command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+    # A machine without Docker likely has no registry either: fetch debootstrap in the same apt run.
+    if [[ ${#missing[@]} -gt 0 && "$MODE" != --official ]] && ! command -v debootstrap >/dev/null; then
+        missing+=(debootstrap)
+    fi
     if [[ ${#missing[@]} -gt 0 ]]; then apt_install "${missing[@]}"; fi
 }
 
