@@ -149,10 +149,14 @@ class LiveServer:
 
 
 def start_live_server(workdir: Path, env: dict[str, str], *args: str, timeout_s: float = 30) -> LiveServer:
-    """`python -m userservice serve` on a free port, waited for until /readyz answers."""
+    """`python -m userservice serve` on a free port, waited for until /readyz answers.
+
+    The environment holds no USERSVC_* but a cheap hash and `env`.
+    """
     port = free_port()
-    environment = {**os.environ, "USERSVC_JWT_SECRET": TEST_SECRET, "USERSVC_HASH_TIME_COST": "1",
-                   "USERSVC_HASH_MEMORY_KIB": "64", "USERSVC_HASH_PARALLELISM": "1", **env}  # fmt: skip
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("USERSVC_")}
+    environment |= {"USERSVC_HASH_TIME_COST": "1", "USERSVC_HASH_MEMORY_KIB": "64", "USERSVC_HASH_PARALLELISM": "1"}
+    environment |= env
     log_path = workdir / "service.log"
     command = [sys.executable, "-m", "userservice", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     with log_path.open("wb") as log:
@@ -185,8 +189,24 @@ def stop_live_server(server: LiveServer) -> None:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A real uvicorn serving on SQLite, shared by a module's tests."""
     workdir = tmp_path_factory.mktemp("live")
-    server = start_live_server(workdir, {"USERSVC_DATABASE_URL": f"sqlite:///{workdir / 'users.sqlite3'}"})
+    env = {"USERSVC_DATABASE_URL": f"sqlite:///{workdir / 'users.sqlite3'}", "USERSVC_JWT_SECRET": TEST_SECRET}
+    server = start_live_server(workdir, env)
     try:
         yield server
     finally:
+        stop_live_server(server)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., LiveServer]]:
+    """Start real servers (`serve(workdir, env, *args)`); all of them stop when the test ends."""
+    started: list[LiveServer] = []
+
+    def start(workdir: Path, env: dict[str, str], *args: str) -> LiveServer:
+        server = start_live_server(workdir, env, *args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
         stop_live_server(server)

@@ -10,6 +10,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from userservice.db import create_engine, create_schema
 from userservice.security import Hasher
 from userservice.seed import seed_users
@@ -17,6 +19,8 @@ from userservice.settings import ConfigError, Settings, load_settings
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 3
+# What a missing server, a refused login or an unopenable SQLite file raise.
+UNREACHABLE = (OSError, SQLAlchemyError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +49,7 @@ def _apply_to_environment(args: argparse.Namespace) -> None:
 
 
 async def _prepare(settings: Settings) -> None:
+    """Create the schema once, before workers start, so that they never race to create it."""
     engine = create_engine(settings)
     try:
         await create_schema(engine)
@@ -55,8 +60,6 @@ async def _prepare(settings: Settings) -> None:
 def serve(settings: Settings) -> int:
     import uvicorn
 
-    # Created once here, before workers start, so that they never race to create it.
-    asyncio.run(_prepare(settings))
     uvicorn.run(
         "userservice.app:create_app",
         factory=True,
@@ -97,13 +100,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         try:
             created = asyncio.run(_seed(settings, args.count))
-        except OSError as exc:
-            print(f"error: cannot reach the database: {exc}", file=sys.stderr)
-            print("hint: check USERSVC_DATABASE_URL and that the database server runs", file=sys.stderr)
-            return EXIT_FAILURE
+        except UNREACHABLE as exc:
+            return _unreachable(exc)
         print(f"seeded {created} new users ({args.count - created} existed) in {time.perf_counter() - start:.2f} s")
         return 0
+    try:
+        asyncio.run(_prepare(settings))
+    except UNREACHABLE as exc:
+        return _unreachable(exc)
     return serve(settings)
+
+
+def _unreachable(exc: BaseException) -> int:
+    # SQLAlchemy wraps the driver's error and appends a link; the driver's own words are the useful part.
+    cause = getattr(exc, "orig", None) or exc
+    reason = " ".join(str(cause).split())[:300] or type(cause).__name__
+    print(f"error: cannot reach the database: {reason}", file=sys.stderr)
+    print("hint: check USERSVC_DATABASE_URL and that the database server runs and accepts this user", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 if __name__ == "__main__":

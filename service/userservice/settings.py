@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -29,6 +30,14 @@ def normalise_database_url(url: str) -> str:
     if base == "sqlite":
         return f"sqlite+aiosqlite://{rest}"
     raise ValueError(f"unsupported database {scheme!r}: use PostgreSQL (postgresql://...) or SQLite (sqlite:///...)")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL and in-memory databases)."""
+    if not url.startswith("sqlite"):
+        return None
+    location = url.partition("://")[2].removeprefix("/").split("?", 1)[0]
+    return Path(location) if location and location != ":memory:" else None
 
 
 class Settings(BaseSettings):
@@ -61,6 +70,15 @@ class Settings(BaseSettings):
     @classmethod
     def _driver(cls, value: str) -> str:
         return normalise_database_url(value.strip())
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_directory(cls, value: str) -> str:
+        # Checked here: aiosqlite fails untidily (a stray thread traceback) on a file it cannot create.
+        path = sqlite_path(value)
+        if path is not None and not path.parent.is_dir():
+            raise ValueError(f"the directory of the SQLite file {path} does not exist")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

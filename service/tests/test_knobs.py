@@ -1,0 +1,94 @@
+"""Regression knobs: parsing, per-route delay (all or a fraction), injected errors, the slow search."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from userservice import search
+from userservice.knobs import Delay, parse_knobs
+from userservice.security import Hasher
+from userservice.seed import seed_users
+from userservice.settings import ConfigError, load_settings
+
+pytestmark = pytest.mark.anyio
+
+
+def test_parse_delay_and_error_specs() -> None:
+    knobs = parse_knobs("GET /users/me=20; POST /auth/login=50@0.1", "GET /users/{id}=0.25")
+    assert knobs.delays == {"GET /users/me": Delay(20, 1.0), "POST /auth/login": Delay(50, 0.1)}
+    assert knobs.error_rates == {"GET /users/{id}": 0.25}
+    assert not parse_knobs("", "").active
+
+
+@pytest.mark.parametrize(
+    ("delay", "errors"),
+    [("GET /users/me", ""), ("GET /users/me=abc", ""), ("/users/me=5", ""), ("GET /users/me=5@2", ""),
+     ("", "GET /users=1.5"), ("", "GET /users=x"), ("GET /users/me=-3", "")],
+)  # fmt: skip
+def test_bad_knob_specs_stop_the_start(delay, errors) -> None:
+    with pytest.raises(ConfigError, match="KNOB"):
+        load_settings(knob_delay=delay, knob_errors=errors, dev=True)
+
+
+async def _timed_get(service, path: str, headers: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    response = await service.client.get(path, headers=headers or {})
+    assert response.status_code == 200, response.text
+    return time.perf_counter() - start
+
+
+async def test_delay_hits_only_its_route(launch) -> None:
+    async with launch(knob_delay="GET /users/{id}=150") as service:
+        user_id = await service.register("slow@example.org")
+        tokens = await service.login("slow@example.org")
+        slow = min([await _timed_get(service, f"/users/{user_id}") for _ in range(3)])
+        fast = min([await _timed_get(service, "/users/me", service.bearer(tokens)) for _ in range(3)])
+        assert slow >= 0.15
+        assert fast < 0.1
+
+
+async def test_fractional_delay_slows_about_that_share(launch) -> None:
+    async with launch(knob_delay="GET /healthz=60@0.3") as service:
+        times = [await _timed_get(service, "/healthz") for _ in range(80)]
+        slowed = sum(t >= 0.06 for t in times)
+        assert 8 <= slowed <= 45, slowed  # 24 expected; wide bounds keep a fair coin from failing the test
+
+
+async def test_injected_errors_are_500_with_their_code(launch) -> None:
+    async with launch(knob_errors="GET /healthz=1.0;GET /users=0.5") as service:
+        response = await service.client.get("/healthz")
+        assert response.status_code == 500
+        assert response.json()["error"]["code"] == "injected_error"
+        statuses = [(await service.client.get("/users")).status_code for _ in range(60)]
+        assert 10 <= statuses.count(500) <= 50, statuses
+        assert set(statuses) == {200, 500}
+        assert (await service.client.get("/readyz")).status_code == 200
+
+
+async def test_slow_search_gives_the_same_results(launch) -> None:
+    async with launch(knob_slow_search=True) as slow:
+        hasher = Hasher(slow.settings)
+        try:
+            await seed_users(slow.app.state.engine, hasher, 300)
+        finally:
+            hasher.close()
+        for q in ("al", "seed-0002", "ma", ""):
+            pages = []
+            cursor = None
+            while True:
+                params = {"q": q, "limit": 9} | ({"cursor": cursor} if cursor else {})
+                page = (await slow.client.get("/users", params=params)).json()
+                pages += page["items"]
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+            fast_rows: list[dict] = []
+            after = None
+            while True:
+                page = await search.search(slow.app.state.engine, q, 9, after)
+                fast_rows += page.rows
+                after = page.next
+                if after is None:
+                    break
+            assert [item["id"] for item in pages] == [row["id"] for row in fast_rows]
