@@ -91,18 +91,31 @@ class _Compose:
             raise boot_failure(f"{what} failed (exit code {result.returncode})", self.log_path, hint)
         return result.stdout.decode(errors="replace")
 
-    def down(self, workdir: Path) -> None:
-        """Keep the containers' logs, then remove containers, network and volumes, whatever happened."""
-        with (workdir / "containers.log").open("wb") as out:
+    def save_logs(self, path: Path) -> None:
+        with path.open("wb") as out:
             subprocess.run(
                 [*self.base, "logs", "--no-color", "--timestamps"], env=self.env, stdout=out,
                 stderr=subprocess.STDOUT, timeout=60, check=False,
             )  # fmt: skip
+
+    def down(self, workdir: Path) -> None:
+        """Keep the containers' logs, then remove containers, network and volumes, whatever happened."""
+        self.save_logs(workdir / "containers.log")
         with self.log_path.open("ab") as log:
             subprocess.run(
                 [*self.base, "down", "-v", "--remove-orphans", "--timeout", "10"], env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, timeout=DOWN_TIMEOUT_S, check=False,
             )  # fmt: skip
+
+
+def _container_state(container_id: str, env: Mapping[str, str]) -> tuple[str, int]:
+    """(status, exit code) of a container, e.g. ("running", 0) or ("exited", 2)."""
+    result = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", container_id], env=env,
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    status, _, code = result.stdout.strip().partition(" ")
+    return (status or "unknown", int(code) if code.lstrip("-").isdigit() else -1)
 
 
 def _inspect(ids: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
@@ -151,12 +164,23 @@ def compose_target(spec: ComposeSpec, workdir: Path) -> Iterator[Target]:
             ["up", "-d", "--no-build"], spec.boot_timeout_s + 60, "starting the containers",
             "the containers' output is in containers.log beside this log; raise boot_timeout_s if slow",
         )  # fmt: skip
-        if not wait_until_ready(base_url, spec.boot_timeout_s):
-            compose.run(["ps"], 30, "listing the containers", "")
+        (app_id,) = compose.run(["ps", "-q", SERVICE], 30, "finding the service container", "").split()
+        if not wait_until_ready(
+            base_url, spec.boot_timeout_s, lambda: _container_state(app_id, env)[0] not in ("exited", "dead")
+        ):
+            containers_log = workdir / "containers.log"
+            compose.save_logs(containers_log)
+            status, code = _container_state(app_id, env)
+            if status in ("exited", "dead"):
+                raise boot_failure(
+                    f"the service container exited with code {code} while starting",
+                    containers_log,
+                    "its output says why; a bad USERSVC_* value in [tool.perfci.service] env is a common cause",
+                )
             raise boot_failure(
                 f"service not healthy at {base_url}/readyz after {spec.boot_timeout_s:g} s",
-                compose.log_path,
-                "the containers' output is in containers.log beside this log; raise boot_timeout_s if slow",
+                containers_log,
+                f"raise boot_timeout_s if it is just slow; compose's own output is in {compose.log_path}",
             )
         if spec.seed_users:
             compose.run(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -95,17 +96,36 @@ def test_stack_builds_serves_logins_and_is_removed(tmp_path: Path) -> None:
     assert "database system is ready" in logs
 
 
-def test_a_service_that_never_gets_ready_is_a_boot_error_and_is_removed(tmp_path: Path) -> None:
-    spec = _spec(env={"USERSVC_HASH_TIME_COST": "not-a-number"}, seed_users=0, boot_timeout_s=15)
-    never_ready = r"not healthy at http://127\.0\.0\.1:\d+/readyz after 15 s"
-    with pytest.raises(BootError, match=never_ready) as caught, compose_target(spec, tmp_path):
-        pass
-    assert "containers.log" in caught.value.hint
-    project_line = next(line for line in (tmp_path / "compose.log").read_text().splitlines() if " -p " in line)
+def _leftover_containers(workdir: Path) -> str:
+    project_line = next(line for line in (workdir / "compose.log").read_text().splitlines() if " -p " in line)
     project = project_line.split(" -p ", 1)[1].split()[0]
     leftover = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
         capture_output=True, text=True, check=True, timeout=30,
     )  # fmt: skip
-    assert leftover.stdout.strip() == ""
-    assert "hash_time_cost" in (tmp_path / "containers.log").read_text().lower()
+    return leftover.stdout.strip()
+
+
+def test_a_crash_at_start_is_a_boot_error_with_the_container_output(tmp_path: Path) -> None:
+    spec = _spec(env={"USERSVC_HASH_TIME_COST": "not-a-number"}, seed_users=0, boot_timeout_s=60)
+    started = time.monotonic()
+    with (
+        pytest.raises(BootError, match="the service container exited with code") as caught,
+        compose_target(spec, tmp_path),
+    ):
+        pass
+    assert time.monotonic() - started < 60  # found by the container's state, not by waiting out the timeout
+    message = str(caught.value)
+    assert str(tmp_path / "containers.log") in message
+    assert "hash_time_cost" in message.lower()  # the service's own explanation, in the tail shown
+    assert _leftover_containers(tmp_path) == ""
+
+
+def test_a_service_that_never_gets_ready_in_time_is_a_boot_error_and_is_removed(tmp_path: Path) -> None:
+    # The service's own regression knob fails every readiness check: up, but never ready.
+    spec = _spec(env={"USERSVC_KNOB_ERRORS": "GET /readyz=1"}, seed_users=0, boot_timeout_s=5)
+    never_ready = r"not healthy at http://127\.0\.0\.1:\d+/readyz after 5 s"
+    with pytest.raises(BootError, match=never_ready) as caught, compose_target(spec, tmp_path):
+        pass
+    assert "raise boot_timeout_s" in caught.value.hint
+    assert _leftover_containers(tmp_path) == ""
