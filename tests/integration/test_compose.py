@@ -15,9 +15,10 @@ import httpx
 import psycopg
 import pytest
 
+from perfci.config import load_config
 from perfci.errors import BootError
 from perfci.targets.compose import ComposeSpec, compose_command, compose_target
-from perfci.targets.select import docker_env, engine_available
+from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.slow]
 
@@ -129,3 +130,22 @@ def test_a_service_that_never_gets_ready_in_time_is_a_boot_error_and_is_removed(
         pass
     assert "raise boot_timeout_s" in caught.value.hint
     assert _leftover_containers(tmp_path) == ""
+
+
+def test_auto_target_boots_the_stack_from_the_configuration(tmp_path: Path) -> None:
+    config = load_config(
+        REPO / "pyproject.toml",
+        environ={},
+        overrides={"target": "auto", "service.seed_users": 1, "service.env": FAST_HASH},
+    )
+    request = BootRequest(arm="base", checkout=REPO, workdir=tmp_path)
+    with boot_target(config, request) as target:
+        assert target.kind == "compose"  # an engine answers here, so auto means containers
+        assert "perfci-userservice:base" in target.description
+        seeded = httpx.post(
+            f"{target.base_url}/auth/login",
+            json={"email": "seed-000000@perfci.test", "password": "perfci-seed-password"},
+            timeout=30,
+        )
+        assert seeded.status_code == 200, seeded.text
+    assert _existing(target.containers) == []
