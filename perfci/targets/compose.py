@@ -154,8 +154,10 @@ def compose_target(spec: ComposeSpec, workdir: Path) -> Iterator[Target]:
     compose = _Compose(spec, workdir, env, project)
     base_url = f"http://{HOST}:{service_port}"
     with ExitStack() as stack:
+        # v1's classic builder leaves a failed step's container behind unless told otherwise.
+        force_rm = ["--force-rm"] if compose.cli == ("docker-compose",) else []
         compose.run(
-            ["build", SERVICE], spec.build_timeout_s, f"building the service image {spec.image_tag}",
+            ["build", *force_rm, SERVICE], spec.build_timeout_s, f"building the service image {spec.image_tag}",
             "the build output is in the log; behind a TLS-intercepting proxy run scripts/setup-docker.sh "
             "(it passes the machine's CA certificates into the build)",
         )  # fmt: skip
