@@ -3,18 +3,73 @@
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from markupsafe import Markup
+
+from perfci.findings import findings_for_run, with_run_measurements
 from perfci.model import Comparison
+from perfci.recommend import Finding
 from perfci.render.charts_data import load_charts_data
 from perfci.render.html import render_html
+from perfci.results import RUN_FILE
 from perfci.stress import StressRun
+from perfci.trends import TrendReport, load_trends
+
+FINDINGS_HEADING = "Findings and recommendations"
+TRENDS_HEADING = "Trends on main"
 
 
 def render_run_html(run_dir: Path, comparison: Comparison) -> str:
-    """report.html: the comparison's tables and charts, with per-trial timelines from the raw samples."""
-    return render_html(comparison, load_charts_data(run_dir, comparison))
+    """report.html: the comparison's tables and charts, per-trial timelines, findings, and main's trends."""
+    measured = with_run_measurements(run_dir, comparison)
+    sections = [(FINDINGS_HEADING, findings_html(findings_for_run(run_dir, comparison)))]
+    reports = _trend_reports(run_dir, [s.scenario for s in comparison.scenarios])
+    if reports:
+        sections.append((TRENDS_HEADING, trends_html(reports)))
+    return render_html(measured, load_charts_data(run_dir, comparison), extra_sections=sections)
+
+
+def findings_html(findings: Sequence[Finding]) -> Markup:
+    """The findings as a list, most severe first, each with the figures behind it."""
+    if not findings:
+        return Markup("<p class=muted>No rule fired: no errors, saturation, slow queries or hashing-bound login.</p>")
+    items = Markup("").join(
+        Markup('<li><span class="{0}">{0}</span> <b>{1}</b>: {2}</li>').format(f.severity, f.title, f.detail)
+        for f in findings
+    )
+    return Markup("<ul>{}</ul>").format(items)
+
+
+def trends_html(reports: Sequence[TrendReport]) -> Markup:
+    """Per scenario the change points found in main's history and a p95 chart per endpoint."""
+    from perfci.render.trends import describe, trend_charts_svg
+
+    parts = []
+    for report in reports:
+        points = Markup("").join(Markup("<li>{}</li>").format(describe(p)) for p in report.change_points)
+        found = Markup("<ul>{}</ul>").format(points) if points else Markup("<p class=muted>No change point.</p>")
+        charts = Markup("").join(
+            Markup("<figure>{}</figure>").format(Markup(svg))  # noqa: S704 (our own matplotlib SVG)
+            for svg in trend_charts_svg(report)
+        )
+        parts.append(Markup('<h3>{}</h3>{}<div class="charts">{}</div>').format(report.scenario, found, charts))
+    return Markup("").join(parts)
+
+
+def _trend_reports(run_dir: Path, scenarios: Sequence[str]) -> list[TrendReport]:
+    """main's trends for the run's scenarios, from the baselines folder the run was configured with."""
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        return []
+    baselines = json.loads(path.read_text(encoding="utf-8")).get("config", {}).get("baselines_dir")
+    history = Path(baselines) / "history" if baselines else None
+    if history is None:
+        return []
+    present = [s for s in scenarios if (history / f"{s}.jsonl").is_file()]
+    return load_trends(history, present) if present else []
 
 
 def render_stress_html(runs: Sequence[StressRun]) -> str:

@@ -73,8 +73,17 @@ def _resource_chart(resources: Sequence[ResourceSeries]) -> Markup | None:
     return Markup(svg_panels(panels))  # noqa: S704
 
 
-def render_html(comparison: Comparison, charts_data: ChartsData | None = None) -> str:
-    """One HTML file: headline, per scenario the full tables, latency CDFs, trial timelines and resources."""
+def render_html(
+    comparison: Comparison,
+    charts_data: ChartsData | None = None,
+    *,
+    extra_sections: Sequence[tuple[str, Markup]] = (),
+) -> str:
+    """One HTML file: headline, per scenario the full tables, latency CDFs, trial timelines and resources.
+
+    `extra_sections` are (heading, body) pairs shown after the scenarios, e.g. findings and trends; a body
+    is trusted HTML, so its builder escapes every value it takes from the run.
+    """
     data = charts_data or ChartsData()
     title, _ = headline(comparison)
     scenarios = []
@@ -101,6 +110,7 @@ def render_html(comparison: Comparison, charts_data: ChartsData | None = None) -
             title=title,
             against=against,
             scenarios=scenarios,
+            extra_sections=extra_sections,
             fmt=fmt,
         )
     )

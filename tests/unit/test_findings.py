@@ -340,3 +340,74 @@ def test_stress_results_in_the_run_dir_feed_the_saturation_rules(
 
     assert [r.scenario for r in evidence.stress] == ["journeys"]
     assert {f.rule for f in findings_for_run(tmp_path)} == expected
+
+
+def write_history(baselines_dir: Path, scenario: str, step_index: int, n: int = 40) -> None:
+    """main's history: GET /users p95 at 20 ms, 30 % higher from refresh `step_index` on, 2 % noise."""
+    from datetime import timedelta
+
+    from perfci.model import HistoryLine
+
+    rng = np.random.default_rng(3)
+    history = baselines_dir / "history"
+    history.mkdir(parents=True)
+    lines = [
+        HistoryLine(
+            scenario=scenario,
+            created_at=NOW + timedelta(days=i),
+            git_commit=f"{i:07x}" + "a" * 33,
+            endpoints={"GET /users": {"p95": 20.0 * (1.3 if i >= step_index else 1.0) * rng.lognormal(0, 0.02)}},
+        )
+        for i in range(n)
+    ]
+    (history / f"{scenario}.jsonl").write_text("".join(line.model_dump_json() + "\n" for line in lines))
+
+
+def test_html_report_shows_the_findings_escaped_and_mains_trends(tmp_path: Path) -> None:
+    from perfci.report import FINDINGS_HEADING, TRENDS_HEADING, render_run_html
+
+    run_dir = tmp_path / "run"
+    hostile = "<script>alert(1)</script> QueuePool limit reached"
+    write_trial(run_dir, "search", "candidate", 0, samples({"GET /users": 6.0}, errors={"GET /users": (hostile, 4)}))
+    write_model(
+        run_dir / RUN_FILE,
+        RunInfo(
+            label="test",
+            created_at=NOW,
+            command=["perfci", "run"],
+            config={"baselines_dir": str(tmp_path / "baselines"), "service": {"env": {}}},
+            environment=Environment(
+                runner_os="Linux",
+                cpu_model="cpu",
+                cores=2,
+                python="3.11",
+                locust_version="2.47",
+                perfci_version="0",
+                target_kind="process",
+            ),
+            candidate_commit="abc",
+        ),
+    )
+    write_history(tmp_path / "baselines", "search", step_index=25)
+
+    html = render_run_html(run_dir, comparison_for("search", ["GET /users"]))
+
+    findings = html.split(f"<h2>{FINDINGS_HEADING}</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "Requests waited for a database connection" in findings
+    assert '<span class="critical">critical</span>' in findings
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in findings
+    assert "<script>" not in html
+    trends = html.split(f"<h2>{TRENDS_HEADING}</h2>", 1)[1]
+    assert f"beginning at {25:07x}" in trends
+    assert trends.count("<svg") == 1
+
+
+def test_html_report_of_a_clean_run_says_no_rule_fired_and_has_no_trends_without_history(tmp_path: Path) -> None:
+    from perfci.report import FINDINGS_HEADING, TRENDS_HEADING, render_run_html
+
+    write_trial(tmp_path, "search", "candidate", 0, samples({"GET /users": 6.0}), resource_frame=resources(30))
+    html = render_run_html(tmp_path, comparison_for("search", ["GET /users"]))
+    assert "No rule fired" in html.split(FINDINGS_HEADING, 1)[1]
+    assert TRENDS_HEADING not in html
+    # Resource peaks come from the run's files when the comparison carries none.
+    assert '<td class="name">service</td>' in html
