@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -122,3 +123,36 @@ def test_an_unreachable_database_is_a_two_line_error(tmp_path, command, url, cod
     assert len(lines) == 2, result.stderr
     assert lines[0].startswith(message), lines
     assert lines[1].startswith("hint: ")
+
+
+def test_a_login_storm_does_not_stall_other_endpoints(tmp_path, serve) -> None:
+    # A costly hash: if it ran on the event loop, /healthz would wait behind the logins.
+    env = {"USERSVC_DATABASE_URL": f"sqlite:///{tmp_path / 'storm.sqlite3'}", "USERSVC_JWT_SECRET": "s" * 40,
+           "USERSVC_HASH_TIME_COST": "10", "USERSVC_HASH_MEMORY_KIB": "32768", "USERSVC_HASH_THREADS": "2"}  # fmt: skip
+    assert _run(["seed", "--count", "1"], env, tmp_path).returncode == 0
+    server = serve(tmp_path, env)
+    body = {"email": seed_email(0), "password": SEED_PASSWORD}
+
+    async def storm() -> tuple[float, list[float]]:
+        async with (
+            httpx.AsyncClient(base_url=server.base_url, timeout=60) as logins,
+            httpx.AsyncClient(base_url=server.base_url, timeout=60) as probes,
+        ):
+            start = time.perf_counter()
+            assert (await logins.post("/auth/login", json=body)).status_code == 200
+            hash_s = time.perf_counter() - start
+            tasks = [asyncio.create_task(logins.post("/auth/login", json=body)) for _ in range(8)]
+            await asyncio.sleep(hash_s / 4)  # the logins are hashing now
+            waits = []
+            while not all(task.done() for task in tasks):
+                start = time.perf_counter()
+                assert (await probes.get("/healthz")).status_code == 200
+                waits.append(time.perf_counter() - start)
+                await asyncio.sleep(0.01)
+            assert {task.result().status_code for task in tasks} == {200}
+            return hash_s, waits
+
+    hash_s, waits = asyncio.run(storm())
+    assert len(waits) >= 3, (hash_s, waits)
+    # Eight hashes on two threads take about four hash-times; no probe waited for even half of one.
+    assert max(waits) < hash_s / 2, (hash_s, sorted(waits))
