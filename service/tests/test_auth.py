@@ -157,3 +157,21 @@ async def test_logout_revokes_the_family(service) -> None:
     assert after.status_code == 401
     unknown = await service.client.post("/auth/logout", json={"refresh_token": "never-issued"})
     assert unknown.status_code == 401
+
+
+async def test_concurrent_registrations_and_logins_all_succeed(service) -> None:
+    # SQLite: WAL, a busy timeout and write-first transactions keep "database is locked" away.
+    emails = [f"crowd{i}@example.org" for i in range(40)]
+    registered = await asyncio.gather(
+        *(service.client.post("/auth/register", json={"email": e, "password": "long enough pw", "display_name": e})
+          for e in emails)
+    )  # fmt: skip
+    assert {response.status_code for response in registered} == {201}
+    logins = await asyncio.gather(
+        *(service.client.post("/auth/login", json={"email": e, "password": "long enough pw"}) for e in emails)
+    )
+    assert {response.status_code for response in logins} == {200}
+    refreshes = await asyncio.gather(
+        *(service.client.post("/auth/refresh", json={"refresh_token": r.json()["refresh_token"]}) for r in logins)
+    )
+    assert {response.status_code for response in refreshes} == {200}

@@ -117,15 +117,19 @@ async def rotate(engine: AsyncEngine, old_hash: str, new_hash: str, ttl_s: int) 
                 )
             )
             return Rotation(user_id=spent.user_id)
+    # Not spent just now: either a replay of a spent token (revoke its family, in one write-first
+    # statement) or a token that is unknown, expired or already revoked.
+    spent_family = (
+        select(refresh_tokens.c.family_id)
+        .where(refresh_tokens.c.token_hash == old_hash, refresh_tokens.c.used.is_(True))
+        .scalar_subquery()
+    )
     async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                select(refresh_tokens.c.family_id, refresh_tokens.c.used).where(refresh_tokens.c.token_hash == old_hash)
-            )
-        ).first()
-        if row is None or not row.used:
-            return Rotation(user_id=None)  # unknown, expired or already revoked: nothing more to do
-        await conn.execute(update(token_families).where(token_families.c.id == row.family_id).values(revoked=True))
+        revoked = await conn.execute(
+            update(token_families).where(token_families.c.id == spent_family).values(revoked=True)
+        )
+    if revoked.rowcount == 0:
+        return Rotation(user_id=None)
     return Rotation(user_id=None, reused=True)
 
 
