@@ -555,14 +555,15 @@ def write_performance_report(
     """Measure and stress the service, then write the report (docs/performance_test_report.md by default)."""
     from perfci import pipeline
     from perfci.commands import write_report_files
+    from perfci.report import render_stress_html
     from perfci.stress import run_stress
     from perfci.targets.select import BootRequest, boot_target
 
-    command = reproduce_command(sys.argv if argv is None else argv, config)
+    arguments = tuple(sys.argv if argv is None else argv)
+    command = reproduce_command(arguments, config)
     before = _load_average()
-    options = pipeline.RunOptions(label="report", command=tuple(shlex.split(command)))
+    options = pipeline.RunOptions(label="report", command=arguments)
     outcome = pipeline.run(config, options, say)
-    write_report_files(outcome.run_dir, outcome.comparison)
     names = stressed_scenarios(config)
     stress: list[StressRun] = []
     if names:
@@ -572,6 +573,9 @@ def write_performance_report(
         with boot_target(config, request) as target:
             say(f"perfci: stressing {', '.join(names)} on {target.base_url}")
             stress = run_stress(config, target, outcome.run_dir, scenarios=names, say=say)
+        atomic_write(outcome.run_dir / "stress.html", render_stress_html(stress))
+    # After the stress, so that report.html's findings include what the stress found.
+    write_report_files(outcome.run_dir, outcome.comparison)
     machine = Machine(
         memory_gb=memory_gb(),
         load_average_before=before,
