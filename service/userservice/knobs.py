@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -81,7 +82,7 @@ def route_label(request: Request) -> str:
     return f"{request.method} {path}"
 
 
-def knob_dependency(knobs: Knobs):  # type: ignore[no-untyped-def]  # FastAPI inspects the signature
+def knob_dependency(knobs: Knobs) -> Callable[[Request], Awaitable[None]]:
     """An app-wide dependency: it runs after routing, so the route template is known."""
 
     async def apply_knobs(request: Request) -> None:

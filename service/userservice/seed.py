@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -59,7 +58,3 @@ async def seed_users(engine: AsyncEngine, hasher: Hasher, count: int) -> int:
             result = await conn.execute(statement, rows)
             created += max(result.rowcount, 0)
     return created
-
-
-def timed(start: float) -> str:
-    return f"{time.perf_counter() - start:.2f} s"

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from userservice.knobs import parse_knobs
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./userservice.sqlite3"
 # Used only in dev mode; a fixed value so that every worker of one dev server accepts the others' tokens.
 DEV_JWT_SECRET = "userservice-dev-mode-insecure-secret-do-not-deploy"  # noqa: S105  # public on purpose: dev mode only
 MIN_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit output
-
-log = logging.getLogger("userservice")
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -92,8 +91,6 @@ class Settings(BaseSettings):
         if not self.jwt_secret and not self.dev_mode:
             raise ValueError("USERSVC_JWT_SECRET is required outside dev mode (a PostgreSQL database is set)")
         # The knobs are parsed here too, so that a typo stops the start instead of being ignored.
-        from userservice.knobs import parse_knobs
-
         parse_knobs(self.knob_delay, self.knob_errors)
         return self
 
