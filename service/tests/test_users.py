@@ -66,8 +66,10 @@ async def test_delete_me_removes_the_account(service) -> None:
     assert (await service.client.get(f"/users/{user_id}")).status_code == 404
     refresh = await service.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refresh.status_code == 401
-    # The email is free again.
-    await service.register("gone@example.org")
+    # The email is free again, and the new account never inherits the old id (nor its tokens).
+    new_id = await service.register("gone@example.org")
+    assert new_id != user_id
+    assert (await service.client.get("/users/me", headers=service.bearer(tokens))).status_code == 401
 
 
 async def test_public_profile_hides_the_email(service) -> None:

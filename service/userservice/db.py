@@ -38,6 +38,9 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # AUTOINCREMENT: SQLite would otherwise hand a deleted user's id to the next one, and that user's
+    # unexpired access tokens with it.
+    sqlite_autoincrement=True,
 )
 # text_pattern_ops lets PostgreSQL serve `LIKE 'prefix%'` from the index under any collation.
 Index("ix_users_name_key", users.c.name_key, users.c.id, postgresql_ops={"name_key": "text_pattern_ops"})
