@@ -37,17 +37,19 @@ bearer = HTTPBearer(auto_error=False)
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
 
 
-def _settings(request: Request) -> Settings:
+# Dependencies are `async def` although they never await: FastAPI runs a plain `def` dependency in a
+# thread pool, which would cost every request a thread hop per dependency.
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def _hasher(request: Request) -> Hasher:
+async def _hasher(request: Request) -> Hasher:
     hasher: Hasher = request.app.state.hasher
     return hasher
 
@@ -57,7 +59,7 @@ EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 HasherDep = Annotated[Hasher, Depends(_hasher)]
 
 
-def _current_user_id(
+async def _current_user_id(
     settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> int:
     if credentials is None:
