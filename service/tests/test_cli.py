@@ -100,8 +100,11 @@ def test_seed_and_serve_with_workers_on_postgresql(tmp_path, serve, postgres_url
     env = {"USERSVC_DATABASE_URL": postgres_url, "USERSVC_JWT_SECRET": "s" * 40}
     seeded = _run(["seed", "--count", "1000"], env, tmp_path)
     assert seeded.returncode == 0, seeded.stderr
+    assert "seeded 1000 new users (0 existed)" in seeded.stdout
+    again = _run(["seed", "--count", "1200"], env, tmp_path)
+    assert "seeded 200 new users (1000 existed)" in again.stdout
     server = serve(tmp_path, env, "--workers", "2")
-    _check_seeded(server.base_url, 1000)
+    _check_seeded(server.base_url, 1200)
     # Tokens from one worker work on the other: many requests spread over both.
     tokens = httpx.post(f"{server.base_url}/auth/login", json={"email": seed_email(1), "password": SEED_PASSWORD})
     header = {"Authorization": f"Bearer {tokens.json()['access_token']}"}

@@ -61,7 +61,7 @@ refresh_tokens = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 hex: the token never stored
     Column("family_id", String(36), ForeignKey("token_families.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("used", Boolean, nullable=False, default=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

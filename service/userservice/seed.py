@@ -53,8 +53,9 @@ async def seed_users(engine: AsyncEngine, hasher: Hasher, count: int) -> int:
              "password_hash": password_hash, "created_at": stamp, "updated_at": stamp}
             for i in range(start, min(start + BATCH, count))
         ]  # fmt: skip
-        statement = insert(users).on_conflict_do_nothing(index_elements=[users.c.email])
+        # RETURNING counts what was new: executemany's rowcount is not reported by every driver (asyncpg).
+        statement = insert(users).on_conflict_do_nothing(index_elements=[users.c.email]).returning(users.c.id)
         async with engine.begin() as conn:
             result = await conn.execute(statement, rows)
-            created += max(result.rowcount, 0)
+            created += len(result.all())
     return created
