@@ -1,0 +1,306 @@
+"""Runs one trial: a headless Locust subprocess (or master + workers), bounded in time, every sample kept."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from perfci import locust_plugin
+from perfci.errors import LoadError
+from perfci.model import SAMPLE_COLUMNS, Arm, TrialInfo
+from perfci.monitor import ResourceMonitor, database_delta, database_snapshot, peaks
+from perfci.results import TRIAL_FILE, read_trial_info, write_model
+from perfci.summarise import endpoint_stats, measured_window
+from perfci.targets.base import Target
+from perfci.targets.health import free_port
+
+PLUGIN_FILE = Path(locust_plugin.__file__).resolve()
+SAMPLES_FILE = "samples.parquet"
+RESOURCES_FILE = "resources.parquet"
+DATABASE_FILE = "database.json"
+LOCUST_LOG = "locust.log"
+LOCUST_STATS = "locust-stats"  # --json-file writes locust-stats.json: Locust's own counts, for cross-checks
+# Locust needs a few seconds to import, spawn and stop beyond --run-time; past this margin it is hung.
+OVERRUN_MARGIN_S = 60.0
+LOCUST_CPU_LIMIT = 90.0  # percent of one core: above it the load generator, not the service, sets the pace
+MIN_ARRIVAL_SHARE = 0.95
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    scenario: str
+    locustfile: Path
+    arm: Arm
+    index: int
+    users: int
+    spawn_rate: float
+    warmup_s: float
+    duration_s: float
+    stop_timeout_s: float = 5.0
+    workers: int = 0  # 0 = one local Locust process; N = Locust's master + N workers
+    target_rps: float | None = None  # open-model scenarios: offered arrivals per second
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Progress:
+    scenario: str
+    arm: Arm
+    index: int
+    elapsed_s: float
+    total_s: float
+    requests: int
+    rps: float
+    p95_ms: float | None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def locust_command(spec: TrialSpec, target: Target, role: Sequence[str] = ()) -> list[str]:
+    run_time = math.ceil(spec.warmup_s + spec.duration_s)
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        f"{spec.locustfile},{PLUGIN_FILE}",
+        "--headless",
+        "--host",
+        target.base_url,
+        "--users",
+        str(spec.users),
+        "--spawn-rate",
+        f"{spec.spawn_rate:g}",
+        "--run-time",
+        f"{run_time}s",
+        "--stop-timeout",
+        f"{spec.stop_timeout_s:g}",
+        "--exit-code-on-error",
+        "0",  # failed requests are data; a non-zero exit now means the load generator itself broke
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--json-file",
+        LOCUST_STATS,
+        *role,
+    ]
+
+
+def _environment(spec: TrialSpec, samples_dir: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        **spec.extra_env,
+        locust_plugin.SAMPLES_DIR_ENV: str(samples_dir),
+        "PERFCI_USERS": str(spec.users),  # open-model scenarios share the arrival rate among the users
+        "PYTHONUNBUFFERED": "1",
+    }
+    if spec.target_rps is not None:
+        env["PERFCI_ARRIVAL_RATE"] = f"{spec.target_rps:g}"
+    return env
+
+
+def _start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("ab")
+    try:
+        return subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    finally:
+        handle.close()
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def run_trial(
+    spec: TrialSpec, target: Target, trial_dir: Path, on_progress: ProgressCallback | None = None
+) -> TrialInfo:
+    """Drive one trial and write samples, resources and trial.json into `trial_dir`.
+
+    Every Locust process's exit code is checked; a crash is a LoadError raised after what was measured is
+    on disk. A run that overruns its bound by OVERRUN_MARGIN_S is killed.
+    """
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    parts_dir = trial_dir / "parts"
+    log = trial_dir / LOCUST_LOG
+    processes = _launch(spec, target, _environment(spec, parts_dir), trial_dir, log)
+    started_at = datetime.now(UTC)
+    total_s = spec.warmup_s + spec.duration_s
+    monitor = ResourceMonitor(target, [p.pid for p in processes])
+    db_before = database_snapshot(target.database_url) if target.database_url else None
+    monitor.start()
+    try:
+        overran = not _wait(
+            processes, spec, total_s, lambda: on_progress and on_progress(_progress(spec, parts_dir, total_s))
+        )
+    finally:
+        for process in processes:
+            _kill(process)
+        monitor.stop()
+    db_after = database_snapshot(target.database_url) if target.database_url else None
+
+    samples, t0 = collect_samples(parts_dir)
+    samples.to_parquet(trial_dir / SAMPLES_FILE, index=False)
+    resources = monitor.frame()
+    # Resource time counts from the monitor's start; shift it onto the samples' clock (the trial's t0).
+    resources["t_s"] = resources["t_s"] + (monitor.t0 - t0 if t0 else 0.0)
+    resources.to_parquet(trial_dir / RESOURCES_FILE, index=False)
+    database = database_delta(db_before, db_after)
+    if database is not None:
+        write_model(trial_dir / DATABASE_FILE, database)
+
+    codes = [p.returncode for p in processes]
+    window = measured_window(samples, spec.warmup_s, spec.duration_s)
+    resource_window = peaks(resources, spec.warmup_s, spec.warmup_s + spec.duration_s)
+    locust_peak = next((r.cpu_percent_peak for r in resource_window if r.source == "locust"), None)
+    locust_mean = next((r.cpu_percent_mean for r in resource_window if r.source == "locust"), None)
+    achieved = len(window) / spec.duration_s if spec.duration_s > 0 else 0.0
+    flags = _flags(spec, achieved, locust_mean, len(samples))
+    info = TrialInfo(
+        scenario=spec.scenario,
+        arm=spec.arm,
+        index=spec.index,
+        started_at=started_at,
+        warmup_s=spec.warmup_s,
+        duration_s=spec.duration_s,
+        users=spec.users,
+        target_rps=spec.target_rps,
+        achieved_rps=round(achieved, 3),
+        locust_exit_codes=codes,
+        locust_cpu_peak=locust_peak,
+        flags=flags,
+        endpoints=endpoint_stats(window, spec.duration_s),
+    )
+    write_model(trial_dir / TRIAL_FILE, info)
+    if overran:
+        raise LoadError(
+            f"{spec.scenario} {spec.arm} trial {spec.index + 1}: Locust ran past its bound and was stopped",
+            f"its log is {log}; the samples measured until then are in {trial_dir / SAMPLES_FILE}",
+        )
+    if any(code != 0 for code in codes):
+        raise LoadError(
+            f"{spec.scenario} {spec.arm} trial {spec.index + 1}: the load generator exited with {codes}: "
+            + _last_line(log),
+            f"its log is {log}; the samples measured until then are in {trial_dir / SAMPLES_FILE}",
+        )
+    return info
+
+
+def _launch(
+    spec: TrialSpec, target: Target, env: dict[str, str], trial_dir: Path, log: Path
+) -> list[subprocess.Popen[bytes]]:
+    """One local Locust, or Locust's own master and N workers (never a home-made distribution)."""
+    # Locust reads [tool.locust] from a pyproject.toml in its working directory: the trial dir has none.
+    if spec.workers == 0:
+        return [_start(locust_command(spec, target), env, trial_dir, log)]
+    port = free_port()
+    master = ["--master", "--expect-workers", str(spec.workers), "--master-bind-port", str(port)]
+    processes = [_start(locust_command(spec, target, master), env, trial_dir, log)]
+    worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    processes += [_start(_worker_command(spec, worker), env, trial_dir, log) for _ in range(spec.workers)]
+    return processes
+
+
+def _wait(
+    processes: list[subprocess.Popen[bytes]], spec: TrialSpec, total_s: float, tick: Callable[[], object]
+) -> bool:
+    """Wait for every process to exit; False when the run overran its bound (the caller kills it)."""
+    deadline = time.monotonic() + total_s + spec.stop_timeout_s + OVERRUN_MARGIN_S
+    while any(p.poll() is None for p in processes):
+        if time.monotonic() > deadline:
+            return False
+        tick()
+        time.sleep(0.5)
+    return True
+
+
+def _worker_command(spec: TrialSpec, role: Sequence[str]) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        f"{spec.locustfile},{PLUGIN_FILE}",
+        "--loglevel",
+        "WARNING",
+        *role,
+    ]
+
+
+def _flags(spec: TrialSpec, achieved: float, locust_cpu_mean: float | None, samples: int) -> list[str]:
+    flags = []
+    if locust_cpu_mean is not None and locust_cpu_mean > LOCUST_CPU_LIMIT * max(1, spec.workers):
+        flags.append(
+            f"unreliable: the load generator averaged {locust_cpu_mean:.0f} % CPU (limit {LOCUST_CPU_LIMIT:.0f} %)"
+        )
+    if spec.target_rps is not None and achieved < MIN_ARRIVAL_SHARE * spec.target_rps:
+        flags.append(f"missed its arrival rate: {achieved:.1f} of {spec.target_rps:g} requests/s")
+    if samples == 0:
+        flags.append("no requests were recorded")
+    return flags
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "(no log)"
+    return lines[-1][:200] if lines else "(empty log)"
+
+
+def collect_samples(parts_dir: Path) -> tuple[pd.DataFrame, float | None]:
+    """Every process's part files merged, start times made relative to the trial's t0 (the first test start)."""
+    parts = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.is_dir() else []
+    frames = [pq.read_table(p).to_pandas() for p in parts]
+    starts = [float(p.read_text(encoding="utf-8")) for p in parts_dir.glob("start-*.txt")] if parts_dir.is_dir() else []
+    if not frames:
+        empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in SAMPLE_COLUMNS.items()})
+        return empty, min(starts) if starts else None
+    raw = pd.concat(frames, ignore_index=True)
+    t0 = min(starts) if starts else float(raw["start_epoch"].min())
+    samples = raw.drop(columns=["start_epoch"]).assign(start_s=raw["start_epoch"] - t0)
+    samples = samples.sort_values("start_s", kind="stable").reset_index(drop=True)
+    return samples[list(SAMPLE_COLUMNS)].astype(SAMPLE_COLUMNS), t0
+
+
+def _progress(spec: TrialSpec, parts_dir: Path, total_s: float) -> Progress:
+    requests = 0
+    rps = 0.0
+    p95: float | None = None
+    start: float | None = None
+    for path in parts_dir.glob("progress-*.json") if parts_dir.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        requests += int(data.get("requests", 0))
+        rps += float(data.get("rps", 0.0))
+        if data.get("p95_ms") is not None:
+            p95 = max(p95 or 0.0, float(data["p95_ms"]))
+        if data.get("test_start"):
+            start = min(start or data["test_start"], data["test_start"])
+    elapsed = time.time() - start if start else 0.0
+    return Progress(spec.scenario, spec.arm, spec.index, min(elapsed, total_s), total_s, requests, rps, p95)
+
+
+def read_trial(trial_dir: Path) -> tuple[TrialInfo, pd.DataFrame]:
+    """A trial's record and its raw samples, as `run_trial` wrote them."""
+    return read_trial_info(trial_dir), pd.read_parquet(trial_dir / SAMPLES_FILE)

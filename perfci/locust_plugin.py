@@ -1,0 +1,172 @@
+"""Runs inside Locust: records every request's raw sample and a live progress feed.
+
+Loaded next to a scenario (`locust -f scenarios/x.py,perfci/locust_plugin.py`); it does nothing unless
+PERFCI_SAMPLES_DIR is set, so scenarios still run with plain Locust. Locust keeps response times rounded to
+two significant digits; this keeps the exact float it was given. The hot path is one tuple appended to a list;
+a background greenlet writes the buffer to Parquet part files, so a killed run keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+SAMPLES_DIR_ENV = "PERFCI_SAMPLES_DIR"
+INTENDED_START_KEY = "perfci_intended_start"  # request context key: open-model scheduled start (epoch s)
+FLUSH_INTERVAL_S = 2.0
+FLUSH_ROWS = 200_000
+PART_COLUMNS = ("start_epoch", "endpoint", "latency_ms", "status", "ok", "bytes", "error", "lag_ms")
+_LONG_NUMBER = re.compile(r"\d{3,}")
+
+
+def error_text(exception: BaseException | None, status: int) -> str | None:
+    """A short error kind: exception type and message, long numbers folded so ids do not split kinds."""
+    if exception is None:
+        return None
+    message = _LONG_NUMBER.sub("N", str(exception).strip().splitlines()[0] if str(exception).strip() else "")
+    kind = type(exception).__name__
+    if status and f"{status}" not in message:
+        message = f"HTTP {status} {message}".strip()
+    return f"{kind}: {message[:160]}" if message else kind
+
+
+class SampleRecorder:
+    """Buffers samples and writes them as numbered Parquet parts into one folder per process."""
+
+    def __init__(self, directory: Path, process_tag: str) -> None:
+        self.directory = directory
+        self.tag = process_tag
+        self.rows: list[tuple[Any, ...]] = []
+        self.parts = 0
+        self.total = 0
+        self.recent: list[tuple[float, float]] = []  # (end epoch, latency) for the progress feed
+        self.test_start: float | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def record(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: Any,
+        context: dict[str, Any] | None,
+        exception: BaseException | None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
+        now = time.time()
+        start = start_time if start_time is not None else now - response_time / 1000.0
+        status = int(getattr(response, "status_code", 0) or 0)
+        latency = float(response_time)
+        lag = 0.0
+        intended = context.get(INTENDED_START_KEY) if context else None
+        if intended is not None:
+            # Open model: the user waited from its scheduled start, not from the moment the request left.
+            lag = max(0.0, (start - intended) * 1000.0)
+            latency += lag
+        self.rows.append(
+            (
+                start,
+                f"{request_type} {name}",
+                latency,
+                status,
+                exception is None,
+                int(response_length or 0),
+                error_text(exception, status),
+                lag,
+            )
+        )
+        self.recent.append((now, latency))
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows, self.rows = self.rows, []
+        columns = list(zip(*rows, strict=True))
+        table = pa.table(
+            {
+                "start_epoch": pa.array(columns[0], pa.float64()),
+                "endpoint": pa.array(columns[1], pa.string()),
+                "latency_ms": pa.array(columns[2], pa.float64()),
+                "status": pa.array(columns[3], pa.int32()),
+                "ok": pa.array(columns[4], pa.bool_()),
+                "bytes": pa.array(columns[5], pa.int64()),
+                "error": pa.array(columns[6], pa.string()),
+                "lag_ms": pa.array(columns[7], pa.float64()),
+            }
+        )
+        path = self.directory / f"part-{self.tag}-{self.parts:05d}.parquet"
+        temporary = path.with_suffix(".tmp")
+        pq.write_table(table, temporary)
+        temporary.replace(path)  # a reader never sees half a part
+        self.parts += 1
+        self.total += len(rows)
+
+    def write_progress(self, window_s: float = 3.0) -> None:
+        now = time.time()
+        self.recent = [r for r in self.recent if r[0] >= now - window_s]
+        latencies = sorted(r[1] for r in self.recent)
+        p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else None
+        progress = {
+            "time": now,
+            "test_start": self.test_start,
+            "requests": self.total + len(self.rows),
+            "rps": len(self.recent) / window_s,
+            "p95_ms": p95,
+        }
+        target = self.directory / f"progress-{self.tag}.json"
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(json.dumps(progress), encoding="utf-8")
+        temporary.replace(target)
+
+    def mark_start(self) -> None:
+        self.test_start = time.time()
+        (self.directory / f"start-{self.tag}.txt").write_text(repr(self.test_start), encoding="utf-8")
+
+
+def _install() -> None:
+    directory = os.environ.get(SAMPLES_DIR_ENV)
+    if not directory:
+        return
+    import gevent
+    from locust import events
+
+    recorder = SampleRecorder(Path(directory), f"{os.getpid()}")
+    events.request.add_listener(recorder.record)
+
+    def background() -> None:
+        last_flush = time.monotonic()
+        while True:
+            gevent.sleep(1.0)
+            recorder.write_progress()
+            if time.monotonic() - last_flush >= FLUSH_INTERVAL_S or len(recorder.rows) >= FLUSH_ROWS:
+                recorder.flush()
+                last_flush = time.monotonic()
+
+    @events.test_start.add_listener
+    def _started(**_: Any) -> None:
+        recorder.mark_start()
+
+    @events.init.add_listener
+    def _init(environment: Any, **_: Any) -> None:
+        # Only processes that send requests record; a master only coordinates.
+        from locust.runners import MasterRunner
+
+        if not isinstance(environment.runner, MasterRunner):
+            gevent.spawn(background)
+
+    @events.quitting.add_listener
+    def _quitting(**_: Any) -> None:
+        recorder.flush()
+        recorder.write_progress()
+
+
+_install()
