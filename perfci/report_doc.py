@@ -180,10 +180,11 @@ def _environment(inputs: ReportInputs) -> list[str]:
 
 def _method(inputs: ReportInputs) -> list[str]:
     p = inputs.profile
+    trials = "trial" if p.trials == 1 else "trials"
     lines = [
         "## Scenarios and SLOs",
         "",
-        f"Profile **{markdown_text(inputs.profile_name)}**: {p.trials} trials per scenario, each {p.warmup_s:g} s "
+        f"Profile **{markdown_text(inputs.profile_name)}**: {p.trials} {trials} per scenario, each {p.warmup_s:g} s "
         f"of warm-up (not measured) then {p.duration_s:g} s measured, with {p.users} users spawned at "
         f"{p.spawn_rate:g}/s (open-model scenarios: {p.arrival_rate:g} requests/s offered). Figures per endpoint "
         "are the median over trials of each trial's statistic, computed from perfci's raw request timings.",
