@@ -20,6 +20,7 @@ from perfci import analyse, baselines, gitrefs
 from perfci.config import Config
 from perfci.environment import current_environment
 from perfci.errors import ExitCode, LoadError
+from perfci.findings import with_run_measurements
 from perfci.load import TrialSpec, run_trial
 from perfci.model import (
     Arm,
@@ -29,7 +30,6 @@ from perfci.model import (
     EndpointStats,
     Environment,
     Histogram,
-    ResourcePeak,
     RunInfo,
     ScenarioComparison,
     TrialInfo,
@@ -71,7 +71,6 @@ class Measured:
     histograms: dict[str, dict[Arm, dict[str, Histogram]]]
     targets: dict[Arm, Target]
     environment: Environment
-    resources: dict[str, dict[Arm, list[ResourcePeak]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -123,6 +122,8 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
         ),
     )
     comparison = compare(config, options, measured, candidate_commit, base_commit, say)
+    # Resource peaks and PostgreSQL counters come from the trials' files, per scenario and arm.
+    comparison = with_run_measurements(run_dir, comparison)
     write_model(run_dir / COMPARISON_FILE, comparison)
     return RunOutcome(run_dir, comparison, exit_code_for(comparison))
 
@@ -263,7 +264,7 @@ def compare(
                 flags=flags,
             )
         modes.add(result.mode)
-        scenarios.append(result.model_copy(update={"resources": measured.resources.get(scenario, {})}))
+        scenarios.append(result)
     # A run mixes modes only when some scenarios lack a baseline; the comparison names the strongest one.
     mode: Literal["ab", "baseline", "none"] = "ab" if "ab" in modes else "baseline" if "baseline" in modes else "none"
     return Comparison(
