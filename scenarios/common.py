@@ -2,7 +2,8 @@
 
 Settings come from PERFCI_* environment variables (perfci sets them; plain `locust -f` uses the defaults):
 PERFCI_SEED_USERS (accounts `seed-{i:06d}@perfci.test` seeded before load, default 2000) and
-PERFCI_THINK_S ("low,high" seconds of think time between tasks, default "0.05,0.3").
+PERFCI_THINK_S ("low,high" seconds of think time between tasks, default "0.02,0.1": short, so a few
+seconds of load hold enough requests per endpoint to judge).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 SEED_PASSWORD = "perfci-seed-password"  # noqa: S105  (the service's public seed contract: userservice.seed)
 SEED_USERS = max(1, int(os.environ.get("PERFCI_SEED_USERS", "2000")))
-_THINK = [float(x) for x in os.environ.get("PERFCI_THINK_S", "0.05,0.3").split(",")]
+_THINK = [float(x) for x in os.environ.get("PERFCI_THINK_S", "0.02,0.1").split(",")]
 THINK_LOW, THINK_HIGH = _THINK[0], _THINK[-1]
 # Two-letter prefixes of display names and of seeded emails: result sizes vary from none to many.
 SEARCH_PREFIXES = (
