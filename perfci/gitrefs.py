@@ -13,9 +13,7 @@ from perfci.errors import ConfigError
 
 
 def _git(repo: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False, timeout=120
-    )
+    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False, timeout=120)
     if result.returncode != 0:
         raise ConfigError(
             f"git {' '.join(args)} failed in {repo}: {result.stderr.strip() or result.stdout.strip()}",
