@@ -20,17 +20,20 @@ INTENDED_START_KEY = "perfci_intended_start"  # request context key: open-model 
 FLUSH_INTERVAL_S = 2.0
 FLUSH_ROWS = 200_000
 PART_COLUMNS = ("start_epoch", "endpoint", "latency_ms", "status", "ok", "bytes", "error", "lag_ms")
-_LONG_NUMBER = re.compile(r"\d{3,}")
+# Ids and counts are folded so they do not split one error kind into many; HTTP statuses and errnos are kept.
+_LONG_NUMBER = re.compile(r"(?<!HTTP )(?<!Errno )\b\d{3,}\b")
 
 
 def error_text(exception: BaseException | None, status: int) -> str | None:
     """A short error kind: exception type and message, long numbers folded so ids do not split kinds."""
     if exception is None:
         return None
-    message = _LONG_NUMBER.sub("N", str(exception).strip().splitlines()[0] if str(exception).strip() else "")
-    kind = type(exception).__name__
-    if status and f"{status}" not in message:
+    text = str(exception).strip()
+    message = text.splitlines()[0] if text else ""
+    if status and f"{status}" not in message:  # checked before folding, which would hide the status
         message = f"HTTP {status} {message}".strip()
+    message = _LONG_NUMBER.sub("N", message)
+    kind = type(exception).__name__
     return f"{kind}: {message[:160]}" if message else kind
 
 

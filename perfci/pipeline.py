@@ -34,6 +34,7 @@ from perfci.model import (
     ScenarioComparison,
     TrialInfo,
 )
+from perfci.progress import trial_progress
 from perfci.results import (
     COMPARISON_FILE,
     RUN_FILE,
@@ -306,7 +307,8 @@ def _one_trial(
         extra_env={"PERFCI_SEED_USERS": str(target.seed_users)},
     )
     directory = trial_dir(run_dir, scenario, arm, index)
-    info = run_trial(spec, target, directory, None)
+    with trial_progress(options.progress, config.profile.trials) as on_progress:
+        info = run_trial(spec, target, directory, on_progress)
     samples = pd.read_parquet(directory / "samples.parquet", columns=["start_s", "latency_ms", "endpoint"])
     if samples.empty:
         raise LoadError(

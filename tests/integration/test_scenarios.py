@@ -1,0 +1,58 @@
+"""Each scenario in a short real Locust trial against the real service: runs clean, labels are templates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from perfci.load import TrialSpec, read_trial, run_trial
+from perfci.targets.base import Target
+
+pytestmark = pytest.mark.integration
+
+Spec = Callable[..., TrialSpec]
+# The endpoints each scenario must reach in a few seconds (rarer tasks may or may not show up).
+EXPECTED = {
+    "journeys": {"POST /auth/login", "GET /users/me", "GET /users/{id}", "GET /users"},
+    "auth": {"POST /auth/login", "POST /auth/register"},
+    "sessions": {"POST /auth/login", "GET /users/me", "POST /auth/refresh"},
+    "search": {"GET /users"},
+    "open": {"GET /users/me", "GET /users/{id}", "GET /users"},
+}
+# Failures the service is not to blame for stay at zero; a few 404s of deleted ids are handled by the scenario.
+MAX_ERROR_SHARE = 0.01
+
+
+def check_trial(trial_dir: Path, scenario: str) -> None:
+    info, samples = read_trial(trial_dir)
+    assert info.locust_exit_codes == [0]
+    assert not [flag for flag in info.flags if not flag.startswith("unreliable")], info.flags
+    labels = set(samples["endpoint"])
+    assert EXPECTED[scenario] <= labels, labels
+    assert [label for label in labels if re.search(r"\d", label)] == []
+    failed = samples[~samples["ok"]]
+    assert len(failed) <= MAX_ERROR_SHARE * len(samples), failed["error"].value_counts().to_dict()
+    assert info.endpoints
+    assert all(stats.n > 0 and stats.p50 > 0 for stats in info.endpoints.values())
+
+
+@pytest.mark.parametrize("scenario", ["journeys", "auth", "sessions", "search", "open"])
+def test_scenario_on_sqlite(scenario: str, sqlite_service: Target, trial_spec: Spec, tmp_path: Path) -> None:
+    spec = trial_spec(scenario, target_rps=30.0 if scenario == "open" else None)
+    run_trial(spec, sqlite_service, tmp_path)
+    check_trial(tmp_path, scenario)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("scenario", ["journeys", "sessions"])
+def test_scenario_on_postgres(scenario: str, postgres_service: Target, trial_spec: Spec, tmp_path: Path) -> None:
+    info = run_trial(trial_spec(scenario), postgres_service, tmp_path)
+    check_trial(tmp_path, scenario)
+    # PostgreSQL counters of the trial: the load committed transactions.
+    database = tmp_path / "database.json"
+    assert database.is_file()
+    assert '"xact_commit"' in database.read_text(encoding="utf-8")
+    assert info.endpoints
