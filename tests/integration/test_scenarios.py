@@ -18,12 +18,19 @@ Spec = Callable[..., TrialSpec]
 EXPECTED = {
     "journeys": {"POST /auth/login", "GET /users/me", "GET /users/{id}", "GET /users"},
     "auth": {"POST /auth/login", "POST /auth/register"},
-    "sessions": {"POST /auth/login", "GET /users/me", "POST /auth/refresh"},
+    "sessions": {"POST /auth/login", "GET /users/me", "POST /auth/refresh", "POST /auth/refresh [race]"},
     "search": {"GET /users"},
     "open": {"GET /users/me", "GET /users/{id}", "GET /users"},
 }
 # Failures the service is not to blame for stay at zero; a few 404s of deleted ids are handled by the scenario.
 MAX_ERROR_SHARE = 0.01
+# Refresh every second instead of every 5, so a 4-s trial refreshes under load.
+SCENARIO_ENV = {"sessions": {"PERFCI_REFRESH_EVERY_S": "1"}}
+
+
+def spec_for(trial_spec: Spec, scenario: str, seed_users: int) -> TrialSpec:
+    env = {"PERFCI_SEED_USERS": str(seed_users), **SCENARIO_ENV.get(scenario, {})}
+    return trial_spec(scenario, target_rps=30.0 if scenario == "open" else None, extra_env=env)
 
 
 def check_trial(trial_dir: Path, scenario: str) -> None:
@@ -41,15 +48,14 @@ def check_trial(trial_dir: Path, scenario: str) -> None:
 
 @pytest.mark.parametrize("scenario", ["journeys", "auth", "sessions", "search", "open"])
 def test_scenario_on_sqlite(scenario: str, sqlite_service: Target, trial_spec: Spec, tmp_path: Path) -> None:
-    spec = trial_spec(scenario, target_rps=30.0 if scenario == "open" else None)
-    run_trial(spec, sqlite_service, tmp_path)
+    run_trial(spec_for(trial_spec, scenario, sqlite_service.seed_users), sqlite_service, tmp_path)
     check_trial(tmp_path, scenario)
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("scenario", ["journeys", "sessions"])
 def test_scenario_on_postgres(scenario: str, postgres_service: Target, trial_spec: Spec, tmp_path: Path) -> None:
-    info = run_trial(trial_spec(scenario), postgres_service, tmp_path)
+    info = run_trial(spec_for(trial_spec, scenario, postgres_service.seed_users), postgres_service, tmp_path)
     check_trial(tmp_path, scenario)
     # PostgreSQL counters of the trial: the load committed transactions.
     database = tmp_path / "database.json"
