@@ -1,0 +1,177 @@
+"""The pipeline's pure steps: the comparison from measured trials (A/B, baseline, none), exit codes, helpers."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from perfci import baselines, pipeline
+from perfci.config import Config, load_config
+from perfci.errors import DataError, ExitCode
+from perfci.model import Arm, EndpointStats, Environment, Histogram, TrialInfo
+from perfci.summarise import histogram
+
+ME = "GET /users/me"
+SEARCH = "GET /users"
+ENV = Environment(
+    runner_os="Linux",
+    cpu_model="Test CPU",
+    cores=2,
+    python="3.11.9",
+    locust_version="2.40.0",
+    perfci_version="0.1.0",
+    target_kind="process",
+)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[tool.perfci]\nprofile = "t"\nscenarios = ["journeys"]\n[tool.perfci.profiles.t]\n'
+        "trials = 5\nduration_s = 6\nwarmup_s = 1\nusers = 8\nspawn_rate = 10\n",
+        encoding="utf-8",
+    )
+    return load_config(path, environ={})
+
+
+def _figures(rng: random.Random, p50: float) -> EndpointStats:
+    centre = p50 * rng.lognormvariate(0, 0.02)
+    return EndpointStats(
+        n=300, errors=0, p50=centre, p90=centre * 2, p95=centre * 2.5, p99=centre * 4, mean=centre * 1.3, rps=50.0
+    )
+
+
+def _trials(arm: Arm, seed: int, me_p50: float, flags: dict[int, str] | None = None) -> list[TrialInfo]:
+    rng = random.Random(seed)
+    return [
+        TrialInfo(
+            scenario="journeys",
+            arm=arm,
+            index=i,
+            started_at=datetime(2025, 1, 1, tzinfo=UTC),
+            warmup_s=1,
+            duration_s=6,
+            users=8,
+            achieved_rps=100.0,
+            locust_exit_codes=[0],
+            flags=[(flags or {})[i]] if i in (flags or {}) else [],
+            endpoints={ME: _figures(rng, me_p50), SEARCH: _figures(rng, 3.0)},
+        )
+        for i in range(5)
+    ]
+
+
+def _measured(arms: dict[Arm, list[TrialInfo]]) -> pipeline.Measured:
+    hist = {ME: histogram([2.0, 2.1]), SEARCH: histogram([3.0])}
+    return pipeline.Measured(
+        trials={"journeys": arms},
+        histograms={"journeys": dict.fromkeys(arms, hist)},
+        targets={},
+        environment=ENV,
+    )
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def test_ab_comparison_pairs_the_arms_and_labels_the_base(config: Config) -> None:
+    measured = _measured(
+        {"base": _trials("base", 1, 2.0), "candidate": _trials("candidate", 2, 2.6, flags={3: "missed its rate"})}
+    )
+    options = pipeline.RunOptions(ab_ref="main")
+
+    comparison = pipeline.compare(config, options, measured, "c" * 40, "b" * 40, _silent)
+
+    assert comparison.mode == "ab"
+    assert comparison.base is not None
+    assert comparison.base.label == "main@bbbbbbb"
+    assert comparison.candidate.label == "working tree@ccccccc"
+    (scenario,) = comparison.scenarios
+    assert (scenario.mode, scenario.base_trials, scenario.candidate_trials) == ("ab", 5, 5)
+    assert {e.endpoint: e.verdict for e in scenario.endpoints}[ME] == "regression"
+    assert {e.endpoint: e.verdict for e in scenario.endpoints}[SEARCH] != "regression"
+    assert scenario.flags == ["candidate trial 4: missed its rate"]
+    assert pipeline.exit_code_for(comparison) == ExitCode.REGRESSION
+
+
+def test_without_a_baseline_the_comparison_is_absolute_and_passes(config: Config) -> None:
+    said: list[str] = []
+    measured = _measured({"candidate": _trials("candidate", 3, 2.0)})
+
+    comparison = pipeline.compare(config, pipeline.RunOptions(), measured, None, None, said.append)
+
+    assert comparison.mode == "none"
+    assert comparison.base is None
+    assert comparison.candidate.label == "working tree@unknown"
+    assert any("no baseline for journeys" in line for line in said)
+    assert pipeline.exit_code_for(comparison) == ExitCode.OK
+
+
+def test_against_a_stored_baseline_the_comparison_is_unpaired_and_names_environment_changes(
+    config: Config,
+) -> None:
+    stored = baselines.build_baseline(
+        "journeys",
+        profile="t",
+        trials=[t.endpoints for t in _trials("candidate", 4, 2.0)],
+        histograms={ME: histogram([2.0])},
+        environment=ENV.model_copy(update={"python": "3.12.1"}),
+        git_commit="a" * 40,
+    )
+    baselines.write_baseline(config.baselines_dir, stored)
+    measured = _measured({"candidate": _trials("candidate", 5, 2.0)})
+
+    comparison = pipeline.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
+
+    assert comparison.mode == "baseline"
+    assert comparison.base is not None
+    assert comparison.base.label == "main@aaaaaaa"
+    (scenario,) = comparison.scenarios
+    assert scenario.environment_differences == ["python: 3.12.1 (baseline) vs 3.11.9 (this run)"]
+    assert all(e.verdict != "regression" for e in scenario.endpoints)
+    assert pipeline.exit_code_for(comparison) == ExitCode.OK
+
+
+def test_a_corrupt_stored_baseline_stops_the_comparison(config: Config) -> None:
+    path = baselines.baseline_path(config.baselines_dir, "journeys")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json", encoding="utf-8")
+
+    with pytest.raises(DataError, match=r"journeys\.json is not valid JSON"):
+        pipeline.compare(
+            config, pipeline.RunOptions(), _measured({"candidate": _trials("candidate", 6, 2.0)}), None, None, _silent
+        )
+
+
+def test_baseline_trials_are_regrouped_per_trial_with_endpoints_missing_from_short_ones() -> None:
+    trials = [t.endpoints for t in _trials("candidate", 7, 2.0)][:3]
+    trials[2] = {ME: trials[2][ME]}  # the last trial never reached the search
+    stored = baselines.build_baseline(
+        "journeys", profile="t", trials=trials, histograms={}, environment=ENV, git_commit="a" * 40
+    )
+
+    regrouped = list(pipeline._baseline_trials(stored))
+
+    assert len(regrouped) == 3
+    assert [set(t) for t in regrouped] == [{ME, SEARCH}, {ME, SEARCH}, {ME}]
+    assert regrouped[0][ME].p50 == pytest.approx(trials[0][ME].p50, rel=1e-5)  # stored to six digits
+
+
+def test_histograms_pool_every_trial_window_per_endpoint() -> None:
+    windows = [
+        pd.DataFrame({"latency_ms": [1.0, 2.0], "endpoint": [ME, SEARCH]}),
+        pd.DataFrame({"latency_ms": [3.0, 40.0, 41.0], "endpoint": [ME, ME, SEARCH]}),
+    ]
+
+    pooled: dict[str, Histogram] = pipeline._histograms(windows)
+
+    assert set(pooled) == {ME, SEARCH}
+    assert sum(pooled[ME].counts) == 3
+    assert sum(pooled[SEARCH].counts) == 2
+    assert pooled[ME] == histogram([1.0, 3.0, 40.0])
