@@ -96,7 +96,9 @@ def summarise_case(case: Case, comparisons: Sequence[ScenarioComparison]) -> Cas
     return CaseResult(case.name, case.knobs, len(comparisons), alarms, detected, off_target, changes)
 
 
-def run_calibration(config: Config, *, runs: int, say: Say, case_names: Sequence[str] | None = None) -> int:
+def run_calibration(
+    config: Config, *, runs: int, say: Say, case_names: Sequence[str] | None = None, progress: bool = True
+) -> int:
     from perfci import pipeline
 
     if runs < 1:
@@ -113,7 +115,9 @@ def run_calibration(config: Config, *, runs: int, say: Say, case_names: Sequence
 
     def measure(case: Case) -> tuple[CaseResult, pipeline.Measured]:
         say(f"perfci: calibration case {case.name!r} {case.knobs or ''}")
-        options = pipeline.RunOptions(label=case.name, candidate_env=case.knobs, order_seed=len(results))
+        options = pipeline.RunOptions(
+            label=case.name, candidate_env=case.knobs, order_seed=len(results), progress=progress
+        )
         measured = pipeline.measure(calibration, options, root / _slug(case.name), config.project_root, say)
         arms = measured.trials[PROBE_SCENARIO]
         blocks = judge_blocks(
