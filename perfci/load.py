@@ -73,14 +73,15 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+def _locust_base(spec: TrialSpec) -> list[str]:
+    """Locust with the scenario and perfci's recorder loaded: what every process of a trial runs."""
+    return [sys.executable, "-m", "locust", "-f", f"{spec.locustfile},{PLUGIN_FILE}", "--loglevel", "WARNING"]
+
+
 def locust_command(spec: TrialSpec, target: Target, role: Sequence[str] = ()) -> list[str]:
     run_time = math.ceil(spec.warmup_s + spec.duration_s)
     return [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        f"{spec.locustfile},{PLUGIN_FILE}",
+        *_locust_base(spec),
         "--headless",
         "--host",
         target.base_url,
@@ -95,8 +96,6 @@ def locust_command(spec: TrialSpec, target: Target, role: Sequence[str] = ()) ->
         "--exit-code-on-error",
         "0",  # failed requests are data; a non-zero exit now means the load generator itself broke
         "--only-summary",
-        "--loglevel",
-        "WARNING",
         "--json-file",
         LOCUST_STATS,
         *role,
@@ -236,16 +235,7 @@ def _wait(
 
 
 def _worker_command(spec: TrialSpec, role: Sequence[str]) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        f"{spec.locustfile},{PLUGIN_FILE}",
-        "--loglevel",
-        "WARNING",
-        *role,
-    ]
+    return [*_locust_base(spec), *role]
 
 
 def _flags(spec: TrialSpec, achieved: float, locust_cpu_mean: float | None, samples: int) -> list[str]:
