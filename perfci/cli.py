@@ -175,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_config_flags(extra)
         extra.add_argument("--no-progress", action="store_true")
         extra.add_argument("--runs", type=int, default=10, help="calibrate: comparisons per case")
+        extra.add_argument("--case", action="append", dest="cases", help="calibrate: only this case (repeatable)")
         extra.add_argument(
             "--model", choices=["closed", "open"], default="closed", help="stress: raise users or arrival rate"
         )

@@ -153,7 +153,7 @@ def trends(config: Config, args: argparse.Namespace) -> int:
 def calibrate(config: Config, args: argparse.Namespace) -> int:
     from perfci.calibrate import run_calibration
 
-    return run_calibration(config, runs=args.runs, say=_say, progress=not args.no_progress)
+    return run_calibration(config, runs=args.runs, say=_say, case_names=args.cases, progress=not args.no_progress)
 
 
 def report_doc(config: Config, args: argparse.Namespace) -> int:

@@ -81,6 +81,9 @@ class FileConfig(Frozen):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     statistics: StatsSettings = Field(default_factory=StatsSettings)
     profiles: dict[str, Profile] = Field(default_factory=dict)
+    # scenario -> users, where a scenario's load must differ from the profile's (an auth storm saturates
+    # the service's password hashing at far fewer users than reads need)
+    scenario_users: dict[str, int] = Field(default_factory=dict)
     slo: list[SloSpec] = Field(default_factory=list)
     stress: StressSettings = Field(default_factory=StressSettings)
 
@@ -109,7 +112,11 @@ class Config(Frozen):
     service: ServiceSettings
     statistics: StatsSettings
     slos: list[SloSpec]
+    scenario_users: dict[str, int] = Field(default_factory=dict)
     stress: StressSettings
+
+    def users_for(self, scenario: str) -> int:
+        return self.scenario_users.get(scenario, self.profile.users)
 
     def scenario_file(self, scenario: str) -> Path:
         return self.project_root / "scenarios" / f"{scenario}.py"
@@ -244,4 +251,5 @@ def load_config(
         statistics=parsed.statistics,
         slos=parsed.slo,
         stress=parsed.stress,
+        scenario_users=parsed.scenario_users,
     )

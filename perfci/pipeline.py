@@ -98,6 +98,10 @@ def exit_code_for(comparison: Comparison) -> ExitCode:
 
 
 def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
+    if not options.ab_ref:
+        # A corrupt or newer-schema baseline is a usage error: say so before minutes of load, not after.
+        for scenario in config.scenarios:
+            baselines.load_baseline(config.baselines_dir, scenario)
     run_dir = new_run_dir(config.runs_dir, options.label)
     say(f"perfci: run directory {run_dir}")
     candidate_commit = gitrefs.head_commit(config.project_root)
@@ -297,7 +301,7 @@ def _one_trial(
         locustfile=config.scenario_file(scenario),
         arm=arm,
         index=index,
-        users=config.profile.users,
+        users=config.users_for(scenario),
         spawn_rate=config.profile.spawn_rate,
         warmup_s=config.profile.warmup_s,
         duration_s=config.profile.duration_s,
