@@ -89,23 +89,10 @@ class SampleRecorder:
     def flush(self) -> None:
         if not self.rows:
             return
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         rows, self.rows = self.rows, []
-        columns = list(zip(*rows, strict=True))
-        table = pa.table(
-            {
-                "start_epoch": pa.array(columns[0], pa.float64()),
-                "endpoint": pa.array(columns[1], pa.string()),
-                "latency_ms": pa.array(columns[2], pa.float64()),
-                "status": pa.array(columns[3], pa.int32()),
-                "ok": pa.array(columns[4], pa.bool_()),
-                "bytes": pa.array(columns[5], pa.int64()),
-                "error": pa.array(columns[6], pa.string()),
-                "lag_ms": pa.array(columns[7], pa.float64()),
-            }
-        )
+        table = _table(rows)
         path = self.directory / f"part-{self.tag}-{self.parts:05d}.parquet"
         temporary = path.with_suffix(".tmp")
         pq.write_table(table, temporary)
@@ -135,12 +122,34 @@ class SampleRecorder:
         (self.directory / f"start-{self.tag}.txt").write_text(repr(self.test_start), encoding="utf-8")
 
 
+def _table(rows: list[tuple[Any, ...]]) -> Any:
+    """The buffered rows as an Arrow table with PART_COLUMNS, column by column."""
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True))
+    kinds = (pa.float64(), pa.string(), pa.float64(), pa.int32(), pa.bool_(), pa.int64(), pa.string(), pa.float64())
+    return pa.table(
+        {name: pa.array(values, kind) for name, values, kind in zip(PART_COLUMNS, columns, kinds, strict=True)}
+    )
+
+
+def warm_up() -> None:
+    """Write one throw-away part in memory: Arrow imports pandas lazily on its first table, which would
+    otherwise stall every simulated user for about a second at the first flush of a run."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(_table([(0.0, "GET /", 1.0, 200, True, 0, None, 0.0)]), pa.BufferOutputStream())
+
+
 def _install() -> None:
     directory = os.environ.get(SAMPLES_DIR_ENV)
     if not directory:
         return
     import gevent
     from locust import events
+
+    warm_up()  # now, while Locust starts, not in the middle of the measured run
 
     recorder = SampleRecorder(Path(directory), f"{os.getpid()}")
     events.request.add_listener(recorder.record)
@@ -160,6 +169,9 @@ def _install() -> None:
 
     @events.init.add_listener
     def _init(environment: Any, **_: Any) -> None:
+        # gevent's loop caches its clock; Locust's startup does not advance it, so a --run-time timer set
+        # right after this would fire early by the whole startup time (1-2 s on a busy machine).
+        gevent.get_hub().loop.update_now()
         # Only processes that send requests record; a master only coordinates.
         from locust.runners import MasterRunner
 

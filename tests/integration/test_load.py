@@ -59,6 +59,10 @@ def test_every_request_is_one_sample_with_a_template_label(
     assert sum(e.n for e in info.endpoints.values()) == len(in_window) < len(samples)
     assert info.achieved_rps == pytest.approx(len(in_window) / 3.0, abs=1e-3)
     assert (samples["start_s"] >= -0.5).all()  # t0 is Locust's test start: nothing long before it
+    # The run lasts as long as asked (Locust's timer would fire early by its start-up time otherwise) ...
+    assert samples["start_s"].max() > 4.0 - 0.5
+    # ... and nothing stalls the users mid-run (a first Parquet write once froze them for about a second).
+    assert samples["start_s"].diff().max() < 0.75
     assert any(p.requests > 0 and p.rps > 0 and p.p95_ms is not None for p in seen)
     assert all(p.elapsed_s <= p.total_s for p in seen)
 
