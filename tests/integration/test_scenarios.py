@@ -62,3 +62,18 @@ def test_scenario_on_postgres(scenario: str, postgres_service: Target, trial_spe
     assert database.is_file()
     assert '"xact_commit"' in database.read_text(encoding="utf-8")
     assert info.endpoints
+
+
+def test_stress_steps_up_and_stops_by_itself(sqlite_service: Target, trial_spec: Spec, tmp_path: Path) -> None:
+    seeded = str(sqlite_service.seed_users)
+    steps = {"PERFCI_STRESS_STEPS": "1,4", "PERFCI_STRESS_STEP_S": "2", "PERFCI_SEED_USERS": seeded}
+    # Run time well past the shape's 4 s: the shape, not --run-time, must end the test.
+    spec = trial_spec("stress", warmup_s=0.0, duration_s=20.0, extra_env=steps)
+    info = run_trial(spec, sqlite_service, tmp_path)
+    _, samples = read_trial(tmp_path)
+
+    assert info.locust_exit_codes == [0]
+    assert samples["start_s"].max() < 6.0
+    assert [label for label in set(samples["endpoint"]) if re.search(r"\d", label)] == []
+    first, second = (samples[samples["start_s"].between(a, a + 2.0, inclusive="left")] for a in (0.0, 2.0))
+    assert len(second) > len(first) > 0  # four users ask more than one
