@@ -23,6 +23,7 @@ from perfci.model import Comparison, DatabaseCounters, EndpointComparison, Envir
 from perfci.recommend import Finding
 from perfci.render import format as fmt
 from perfci.render.escape import code_text, markdown_text
+from perfci.render.markdown import absolute_cells
 from perfci.results import atomic_write, read_run_info
 from perfci.stress import StressRun
 
@@ -210,18 +211,8 @@ def _method(inputs: ReportInputs) -> list[str]:
 
 
 def _endpoint_row(e: EndpointComparison) -> tuple[str, ...]:
-    s = e.candidate_stats
     cv = e.noise.cv.get("p95")
-    return (
-        markdown_text(e.endpoint),
-        str(s.n),
-        fmt.rate(s.rps),
-        fmt.ms(s.p50),
-        fmt.ms(s.p95),
-        fmt.ms(s.p99),
-        f"{s.errors} ({fmt.percent(s.error_rate, signed=False)})",
-        fmt.percent(cv, signed=False) if cv is not None else fmt.NONE,
-    )
+    return (*absolute_cells(e), fmt.percent(cv, signed=False) if cv is not None else fmt.NONE)
 
 
 def _results(inputs: ReportInputs) -> list[str]:

@@ -201,7 +201,8 @@ def _compare_row(endpoint: EndpointComparison, slos: Sequence[SloResult]) -> tup
     )
 
 
-def _absolute_row(endpoint: EndpointComparison, slos: Sequence[SloResult]) -> tuple[str, ...]:
+def absolute_cells(endpoint: EndpointComparison) -> tuple[str, ...]:
+    """Endpoint, requests, rate, p50, p95, p99, errors: the candidate's figures as escaped table cells."""
     s = endpoint.candidate_stats
     return (
         markdown_text(endpoint.endpoint),
@@ -211,8 +212,11 @@ def _absolute_row(endpoint: EndpointComparison, slos: Sequence[SloResult]) -> tu
         fmt.ms(s.p95),
         fmt.ms(s.p99),
         f"{s.errors} ({fmt.percent(s.error_rate, signed=False)})",
-        _slo_cell(slos),
     )
+
+
+def _absolute_row(endpoint: EndpointComparison, slos: Sequence[SloResult]) -> tuple[str, ...]:
+    return (*absolute_cells(endpoint), _slo_cell(slos))
 
 
 COMPARE_HEADER = ("Endpoint", "p50 base → PR", "p95 base → PR", "Change (CI)", "Verdict", "SLO")
