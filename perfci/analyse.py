@@ -33,16 +33,16 @@ from perfci.stats import FloatArray
 Mode = Literal["ab", "baseline", "none"]
 Trials = Sequence[Mapping[str, EndpointStats]]
 
-# What is compared, in report order. p90 is kept in the figures but left out of the family: every extra
-# test costs power under Holm, and p90 says little that p50 and p95 do not. Per-endpoint throughput is
-# reported but not judged: in a closed-loop scenario every endpoint's rate follows the whole journey's
+# What is judged is `StatsSettings.metrics` (default p50, p95 and error rate). Per-endpoint throughput is
+# reported but never judged: in a closed-loop scenario every endpoint's rate follows the whole journey's
 # latency (Little's law), so one slower endpoint lowers the rate of all of them and a verdict would blame
 # endpoints nobody touched; the latency metrics already judge the endpoint that changed. With few requests a
 # rate is also a Poisson count whose pairs can agree exactly, which a t-test would read as certainty.
-COMPARED_METRICS: tuple[Metric, ...] = ("p50", "p95", "p99", "mean", "error_rate")
 # A percentile needs enough requests in every trial to mean what it says: below 100 requests a "p99" is
 # just the largest value, whose trial-to-trial spread swamps any change.
-MIN_REQUESTS_PER_TRIAL: dict[Metric, int] = {"p50": 5, "mean": 5, "p95": 20, "p99": 100, "rps": 20, "error_rate": 1}
+MIN_REQUESTS_PER_TRIAL: dict[Metric, int] = {
+    "p50": 5, "mean": 5, "p90": 20, "p95": 20, "p99": 100, "rps": 20, "error_rate": 1,
+}  # fmt: skip
 # Error rates are judged as an absolute difference of fractions (0.002 = 0.2 percentage points), because a
 # base rate of zero has no ratio. [tool.perfci.statistics] min_effect.error_rate overrides it.
 DEFAULT_ERROR_RATE_MIN_EFFECT = 0.002
@@ -109,7 +109,7 @@ def compare_scenario(
     arms = Arms(base, candidate_trials, mode)
     in_both = {e for t in candidate_trials for e in t} & {e for t in base for e in t}
     for endpoint in sorted(in_both):  # one-arm endpoints get their own note in _endpoint
-        for metric in COMPARED_METRICS:
+        for metric in settings.metrics:
             outcome = _test(endpoint, metric, arms, settings.alpha)
             if isinstance(outcome, str):
                 skipped.setdefault(outcome, []).append(f"{endpoint} {metric}")
@@ -332,7 +332,7 @@ def noise_floor(endpoint: str, arms: Arms, settings: StatsSettings, family: int)
     cv: dict[str, float] = {}
     mde: dict[str, float] = {}
     alpha = settings.alpha / family
-    for metric in COMPARED_METRICS:
+    for metric in settings.metrics:
         if metric == "error_rate":
             continue  # an absolute difference of fractions; its spread is in the metric's CI
         logs = {"base": _logs(arms.base, endpoint, metric), "candidate": _logs(arms.candidate, endpoint, metric)}

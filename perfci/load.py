@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from perfci import locust_plugin
 from perfci.errors import LoadError
@@ -268,8 +269,8 @@ def _last_line(log: Path) -> str:
 
 def collect_samples(parts_dir: Path) -> tuple[pd.DataFrame, float | None]:
     """Every process's part files merged, start times made relative to the trial's t0 (the first test start)."""
-    parts = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.is_dir() else []
-    frames = [pq.read_table(p).to_pandas() for p in parts]
+    parts = sorted(parts_dir.glob("part-*.csv")) if parts_dir.is_dir() else []
+    frames = [read_part(p) for p in parts]
     starts = [float(p.read_text(encoding="utf-8")) for p in parts_dir.glob("start-*.txt")] if parts_dir.is_dir() else []
     if not frames:
         empty = pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in SAMPLE_COLUMNS.items()})
@@ -279,6 +280,31 @@ def collect_samples(parts_dir: Path) -> tuple[pd.DataFrame, float | None]:
     samples = raw.drop(columns=["start_epoch"]).assign(start_s=raw["start_epoch"] - t0)
     samples = samples.sort_values("start_s", kind="stable").reset_index(drop=True)
     return samples[list(SAMPLE_COLUMNS)].astype(SAMPLE_COLUMNS), t0
+
+
+# The plugin's CSV columns and their types; an empty field is a missing value (a request without error).
+_PART_TYPES = {
+    "start_epoch": pa.float64(),
+    "endpoint": pa.string(),
+    "latency_ms": pa.float64(),
+    "status": pa.int32(),
+    "ok": pa.bool_(),
+    "bytes": pa.int64(),
+    "error": pa.string(),
+    "lag_ms": pa.float64(),
+}
+
+
+def read_part(path: Path) -> pd.DataFrame:
+    options = pacsv.ConvertOptions(
+        column_types=_PART_TYPES,
+        include_columns=list(locust_plugin.PART_COLUMNS),
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=False,  # an error text is never empty; only a bare empty field is None
+    )
+    frame: pd.DataFrame = pacsv.read_csv(path, convert_options=options).to_pandas()
+    return frame
 
 
 def _progress(spec: TrialSpec, parts_dir: Path, total_s: float) -> Progress:

@@ -3,11 +3,16 @@
 Loaded next to a scenario (`locust -f scenarios/x.py,perfci/locust_plugin.py`); it does nothing unless
 PERFCI_SAMPLES_DIR is set, so scenarios still run with plain Locust. Locust keeps response times rounded to
 two significant digits; this keeps the exact float it was given. The hot path is one tuple appended to a list;
-a background greenlet writes the buffer to Parquet part files, so a killed run keeps what it measured.
+a background greenlet writes the buffer to CSV part files, so a killed run keeps what it measured.
+
+Parts are CSV written with the standard library, not Parquet: pyarrow imports pandas on its first array,
+and that import alone took 3 s of every trial's Locust start-up on a 2-core runner. perfci turns the parts
+into one typed Parquet file after the trial (`perfci.load.collect_samples`).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -78,7 +83,7 @@ class SampleRecorder:
                 f"{request_type} {name}",
                 latency,
                 status,
-                exception is None,
+                int(exception is None),
                 int(response_length or 0),
                 error_text(exception, status),
                 lag,
@@ -89,13 +94,14 @@ class SampleRecorder:
     def flush(self) -> None:
         if not self.rows:
             return
-        import pyarrow.parquet as pq
-
         rows, self.rows = self.rows, []
-        table = _table(rows)
-        path = self.directory / f"part-{self.tag}-{self.parts:05d}.parquet"
+        path = self.directory / f"part-{self.tag}-{self.parts:05d}.csv"
         temporary = path.with_suffix(".tmp")
-        pq.write_table(table, temporary)
+        with temporary.open("w", encoding="utf-8", newline="") as handle:
+            # repr() of a float round-trips exactly; None (no error) is written as an empty field.
+            writer = csv.writer(handle)
+            writer.writerow(PART_COLUMNS)
+            writer.writerows(rows)
         temporary.replace(path)  # a reader never sees half a part
         self.parts += 1
         self.total += len(rows)
@@ -122,34 +128,12 @@ class SampleRecorder:
         (self.directory / f"start-{self.tag}.txt").write_text(repr(self.test_start), encoding="utf-8")
 
 
-def _table(rows: list[tuple[Any, ...]]) -> Any:
-    """The buffered rows as an Arrow table with PART_COLUMNS, column by column."""
-    import pyarrow as pa
-
-    columns = list(zip(*rows, strict=True))
-    kinds = (pa.float64(), pa.string(), pa.float64(), pa.int32(), pa.bool_(), pa.int64(), pa.string(), pa.float64())
-    return pa.table(
-        {name: pa.array(values, kind) for name, values, kind in zip(PART_COLUMNS, columns, kinds, strict=True)}
-    )
-
-
-def warm_up() -> None:
-    """Write one throw-away part in memory: Arrow imports pandas lazily on its first table, which would
-    otherwise stall every simulated user for about a second at the first flush of a run."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    pq.write_table(_table([(0.0, "GET /", 1.0, 200, True, 0, None, 0.0)]), pa.BufferOutputStream())
-
-
 def _install() -> None:
     directory = os.environ.get(SAMPLES_DIR_ENV)
     if not directory:
         return
     import gevent
     from locust import events
-
-    warm_up()  # now, while Locust starts, not in the middle of the measured run
 
     recorder = SampleRecorder(Path(directory), f"{os.getpid()}")
     events.request.add_listener(recorder.record)

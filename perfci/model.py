@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Bumped whenever a stored file's meaning changes; readers reject a newer version.
 SCHEMA_VERSION = 1
@@ -29,6 +29,9 @@ SAMPLE_COLUMNS: dict[str, str] = {
 
 Arm = Literal["base", "candidate"]
 Metric = Literal["p50", "p90", "p95", "p99", "mean", "rps", "error_rate"]
+# Per-endpoint throughput is never judged (docs/statistics.md explains why); the others can be.
+JudgedMetric = Literal["p50", "p90", "p95", "p99", "mean", "error_rate"]
+JUDGEABLE_METRICS: tuple[JudgedMetric, ...] = ("p50", "p90", "p95", "p99", "mean", "error_rate")
 Verdict = Literal["regression", "improvement", "no_change", "inconclusive"]
 # Latency metrics are better when lower; throughput when higher; error rate is judged on its own rules.
 LATENCY_METRICS: tuple[Metric, ...] = ("p50", "p90", "p95", "p99", "mean")
@@ -186,6 +189,17 @@ class StatsSettings(Frozen):
             "p99": 0.10,
         }
     )
+    # The metrics that get a test and a verdict; the rest are shown as figures. Every test in Holm's family
+    # costs power: p99 and mean of short trials are noisy and move with p95 and p50, so by default they are
+    # shown, not judged (docs/statistics.md, "Which metrics").
+    metrics: tuple[JudgedMetric, ...] = ("p50", "p95", "error_rate")
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_order(cls, value: tuple[JudgedMetric, ...]) -> tuple[JudgedMetric, ...]:
+        if not value:
+            raise ValueError('judge at least one metric, e.g. ["p50", "p95", "error_rate"]')
+        return tuple(m for m in JUDGEABLE_METRICS if m in value)  # report order, no duplicates
 
 
 class SloSpec(Frozen):

@@ -105,7 +105,8 @@ def test_holm_runs_over_the_whole_family_of_endpoints_and_metrics() -> None:
         arm([b * 1.3 * z for b, z in zip(BASE, NOISE, strict=True)]),
         arm([b * z for b, z in zip(BASE, reversed(NOISE), strict=True)], "GET /b"),
     )
-    result = compare_scenario("s", base, candidate, mode="ab", settings=SETTINGS, slos=[])
+    every_metric = SETTINGS.model_copy(update={"metrics": ("p50", "p95", "p99", "mean", "error_rate")})
+    result = compare_scenario("s", base, candidate, mode="ab", settings=every_metric, slos=[])
     metrics = [m for e in result.endpoints for m in e.metrics if m.metric != "error_rate"]
     assert len(metrics) == 8  # 2 endpoints x (p50, p95, p99, mean)
     # Error rates are zero throughout: those tests can never reject and leave the family, which keeps
@@ -115,6 +116,29 @@ def test_holm_runs_over_the_whole_family_of_endpoints_and_metrics() -> None:
     verdicts = {e.endpoint: e.verdict for e in result.endpoints}
     assert verdicts["GET /a"] == "regression"
     assert verdicts["GET /b"] != "regression"
+
+
+def test_by_default_p50_p95_and_error_rate_are_judged_and_the_family_is_smaller() -> None:
+    base = merge(arm(BASE), arm(BASE, "GET /b"))
+    candidate = merge(
+        arm([b * 1.3 * z for b, z in zip(BASE, NOISE, strict=True)]),
+        arm([b * z for b, z in zip(BASE, reversed(NOISE), strict=True)], "GET /b"),
+    )
+    result = compare_scenario("s", base, candidate, mode="ab", settings=SETTINGS, slos=[])
+    judged = {e.endpoint: [m.metric for m in e.metrics] for e in result.endpoints}
+    assert judged == {"GET /a": ["p50", "p95", "error_rate"], "GET /b": ["p50", "p95", "error_rate"]}
+    latency = [m for e in result.endpoints for m in e.metrics if m.metric != "error_rate"]
+    smallest = min(latency, key=lambda m: m.p_value)
+    assert smallest.p_adjusted == pytest.approx(min(1.0, smallest.p_value * 4))  # 2 endpoints x (p50, p95)
+    assert result.endpoints[0].candidate_stats.p99 == pytest.approx(39.0, rel=0.05)  # still shown as a figure
+
+
+def test_judged_metrics_are_validated_and_kept_in_report_order() -> None:
+    assert StatsSettings(metrics=("error_rate", "p50", "p50")).metrics == ("p50", "error_rate")
+    with pytest.raises(ValueError, match="at least one metric"):
+        StatsSettings(metrics=())
+    with pytest.raises(ValueError, match="rps"):
+        StatsSettings(metrics=("rps",))  # type: ignore[arg-type]
 
 
 def test_a_new_error_kind_is_a_regression_by_itself() -> None:
@@ -159,7 +183,8 @@ def test_endpoints_in_one_arm_only_are_reported_not_crashed_on() -> None:
 def test_p99_needs_enough_requests_in_every_trial() -> None:
     base = arm(BASE, n=60)
     candidate = arm([b * 1.3 for b in BASE], n=60)
-    result = compare_scenario("s", base, candidate, mode="ab", settings=SETTINGS, slos=[])
+    with_p99 = SETTINGS.model_copy(update={"metrics": ("p50", "p95", "p99", "error_rate")})
+    result = compare_scenario("s", base, candidate, mode="ab", settings=with_p99, slos=[])
     assert "p99" not in {m.metric for m in result.endpoints[0].metrics}
     assert any("fewer than 100 requests per trial for p99" in n and "GET /a p99" in n for n in result.notes)
 

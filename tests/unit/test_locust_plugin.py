@@ -1,15 +1,17 @@
-"""The raw-sample recorder: exact samples, Parquet parts, progress feed, open-model lag and error kinds."""
+"""The raw-sample recorder: exact samples, CSV parts, progress feed, open-model lag and error kinds."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from perfci.load import collect_samples
+from perfci.load import collect_samples, read_part
 from perfci.locust_plugin import INTENDED_START_KEY, SampleRecorder, error_text
 from perfci.model import SAMPLE_COLUMNS
 
@@ -43,11 +45,11 @@ def test_samples_are_exact_and_flushed_as_numbered_parts(tmp_path: Path) -> None
     recorder.flush()
     recorder.flush()  # nothing buffered: no empty part
 
-    parts = sorted(p.name for p in tmp_path.glob("part-*.parquet"))
-    assert parts == ["part-111-00000.parquet", "part-111-00001.parquet"]
+    parts = sorted(p.name for p in tmp_path.glob("part-*"))
+    assert parts == ["part-111-00000.csv", "part-111-00001.csv"]
     assert recorder.total == 3
     assert recorder.rows == []
-    frame = pd.concat([pd.read_parquet(tmp_path / p) for p in parts], ignore_index=True)
+    frame = pd.concat([read_part(tmp_path / p) for p in parts], ignore_index=True)
     assert list(frame["endpoint"]) == ["GET /users/{id}", "PATCH /users/me", "GET /users"]
     assert list(frame["latency_ms"]) == [12.345678, 133.3, 1.5]  # not Locust's rounded 130
     assert list(frame["start_epoch"]) == [1000.25, 1000.5, 1001.0]
@@ -55,7 +57,30 @@ def test_samples_are_exact_and_flushed_as_numbered_parts(tmp_path: Path) -> None
     assert list(frame["ok"]) == [True, True, False]
     assert list(frame["bytes"]) == [42, 0, 42]
     assert frame["error"].iloc[2] == "RuntimeError: HTTP 500 boom"
+    assert frame["error"].iloc[:2].isna().all()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_error_texts_with_commas_and_quotes_survive_the_part_file(tmp_path: Path) -> None:
+    recorder = SampleRecorder(tmp_path, "1")
+    awkward = 'HTTP 422 {"detail": "bad, very bad"}'
+    record(recorder, "/users?q=a,b", 3.0, 10.0, response=Answer(422), exception=RuntimeError(awkward))
+    recorder.flush()
+    frame = read_part(next(tmp_path.glob("part-*.csv")))
+    assert list(frame["endpoint"]) == ["GET /users?q=a,b"]
+    assert list(frame["error"]) == [f"RuntimeError: {awkward}"]
+
+
+def test_the_recorder_never_imports_pandas_or_arrow_into_locust() -> None:
+    # Either import costs seconds of every trial's start-up; the plugin must stay on the standard library.
+    code = (
+        "import sys, tempfile, pathlib; from perfci.locust_plugin import SampleRecorder; "
+        "r = SampleRecorder(pathlib.Path(tempfile.mkdtemp()), '1'); "
+        "r.record('GET', '/x', 1.0, 0, None, None, None); r.flush(); "
+        "print(sorted(m for m in ('pandas', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_open_model_lag_is_added_to_the_latency(tmp_path: Path) -> None:
@@ -64,7 +89,7 @@ def test_open_model_lag_is_added_to_the_latency(tmp_path: Path) -> None:
     record(recorder, "/users", 10.0, 500.25, context={INTENDED_START_KEY: 501.0})  # early: no negative lag
     record(recorder, "/users", 10.0, 500.25)
     recorder.flush()
-    frame = pd.read_parquet(next(tmp_path.glob("part-*.parquet")))
+    frame = read_part(next(tmp_path.glob("part-*.csv")))
     assert list(frame["lag_ms"]) == pytest.approx([250.0, 0.0, 0.0])
     assert list(frame["latency_ms"]) == pytest.approx([260.0, 10.0, 10.0])
 
