@@ -47,6 +47,12 @@ class Profile(Frozen):
     spawn_rate: float = Field(gt=0)
     stop_timeout_s: float = Field(default=5, ge=0)
     arrival_rate: float = Field(default=40, gt=0)  # open-model scenarios: requests per second offered
+    # A fresh service (and database) for every trial, not one per run. A long-lived instance drifts on its
+    # own (its database grows, its caches and heap age), so in an A/B the two arms drift apart and pairing
+    # cannot cancel it; restarting makes that drift part of the between-pair noise the test accounts for.
+    # Cheap for the process target on SQLite (the seeded database is copied); slower for compose; a url
+    # target cannot restart and ignores it.
+    fresh_service: bool = False
 
 
 class ServiceSettings(Frozen):

@@ -43,7 +43,7 @@ def error_text(exception: BaseException | None, status: int) -> str | None:
 
 
 class SampleRecorder:
-    """Buffers samples and writes them as numbered Parquet parts into one folder per process."""
+    """Buffers samples and writes them as numbered CSV parts into one folder per process."""
 
     def __init__(self, directory: Path, process_tag: str) -> None:
         self.directory = directory

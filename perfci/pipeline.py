@@ -172,24 +172,15 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
     checkouts: dict[Arm, Path] = {"candidate": config.project_root}
     if base_checkout:
         checkouts["base"] = base_checkout
-    extra_env: dict[Arm, Mapping[str, str]] = {"base": options.base_env, "candidate": options.candidate_env}
     rng = random.Random(options.order_seed)
     trials: dict[str, dict[Arm, list[TrialInfo]]] = {}
     histograms: dict[str, dict[Arm, dict[str, Histogram]]] = {}
-    with ExitStack() as stack:
-        targets: dict[Arm, Target] = {}
+    with Services(config, options, run_dir, checkouts, say) as services:
         for arm in arms:
-            say(f"perfci: booting the {arm} service ({config.target})")
-            request = BootRequest(
-                arm=arm,
-                checkout=checkouts[arm],
-                extra_env=dict(extra_env[arm]),
-                workdir=run_dir / "targets" / arm,
-            )
-            targets[arm] = stack.enter_context(boot_target(config, request))
-            say(f"perfci: {arm} service ready at {targets[arm].base_url}: {targets[arm].description}")
+            services.boot(arm)
         environment = current_environment(
-            targets["candidate"].kind, {k: v for t in targets.values() for k, v in t.image_ids.items()}
+            services.targets["candidate"].kind,
+            {k: v for t in services.targets.values() for k, v in t.image_ids.items()},
         )
         total = len(config.scenarios) * config.profile.trials * len(arms)
         done = 0
@@ -202,11 +193,65 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
                 for arm in order:
                     done += 1
                     say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{config.profile.trials}")
-                    info, window = _one_trial(config, options, scenario, arm, index, targets[arm], run_dir)
+                    target = services.fresh(arm) if done > len(arms) else services.targets[arm]
+                    info, window = _one_trial(config, options, scenario, arm, index, target, run_dir)
                     trials[scenario][arm].append(info)
                     samples[arm].append(window)
             histograms[scenario] = {arm: _histograms(samples[arm]) for arm in arms}
+        targets = dict(services.targets)
     return Measured(trials, histograms, targets, environment)
+
+
+class Services:
+    """The running service of each arm; with `profile.fresh_service`, a new one for every trial."""
+
+    def __init__(
+        self, config: Config, options: RunOptions, run_dir: Path, checkouts: Mapping[Arm, Path], say: Say
+    ) -> None:
+        self.config, self.run_dir, self.checkouts, self.say = config, run_dir, checkouts, say
+        self.extra_env: dict[Arm, Mapping[str, str]] = {"base": options.base_env, "candidate": options.candidate_env}
+        self.targets: dict[Arm, Target] = {}
+        self._stacks: dict[Arm, ExitStack] = {}
+        self._restarts = config.profile.fresh_service
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for stack in self._stacks.values():
+            stack.close()
+
+    def boot(self, arm: Arm) -> Target:
+        first = arm not in self.targets
+        if first:
+            self.say(f"perfci: booting the {arm} service ({self.config.target})")
+        request = BootRequest(
+            arm=arm,
+            checkout=self.checkouts[arm],
+            extra_env=dict(self.extra_env[arm]),
+            workdir=self.run_dir / "targets" / arm,
+            sqlite_template=self.run_dir / "targets" / arm / "seeded.sqlite3",
+        )
+        stack = ExitStack()
+        try:
+            target = stack.enter_context(boot_target(self.config, request))
+        except BaseException:
+            stack.close()
+            raise
+        self._stacks[arm] = stack
+        self.targets[arm] = target
+        if first:
+            self.say(f"perfci: {arm} service ready at {target.base_url}: {target.description}")
+            if self._restarts and target.kind == "url":
+                self.say("perfci: a url target cannot be restarted: every trial uses the same service")
+        return target
+
+    def fresh(self, arm: Arm) -> Target:
+        """The arm's service for the next trial: restarted from its seeded state when the profile asks."""
+        if not self._restarts or self.targets[arm].kind == "url":
+            return self.targets[arm]
+        self._stacks.pop(arm).close()
+        return self.boot(arm)
 
 
 def compare(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,9 @@ class ProcessSpec:
     seed_users: int = 0
     boot_timeout_s: float = 60.0
     workers: int = 1
+    # SQLite only: the seeded database is kept here after the first boot and copied by later boots, so a
+    # restart costs a process start, not a seeding. The file belongs to one checkout (its schema).
+    sqlite_template: Path | None = None
 
 
 def service_environment(spec: ProcessSpec, database_url: str) -> dict[str, str]:
@@ -136,8 +140,17 @@ def process_target(spec: ProcessSpec, workdir: Path) -> Iterator[Target]:
         else:
             database_url, monitored_db, db_label = spec.database_url, None, "its own database"
         env = service_environment(spec, database_url)
-        if spec.seed_users:
+        sqlite_file = workdir / "userservice.sqlite3" if spec.database_url is None else None
+        template = spec.sqlite_template if sqlite_file is not None else None
+        if sqlite_file is not None:
+            for stale in (sqlite_file, *(sqlite_file.with_name(sqlite_file.name + x) for x in ("-wal", "-shm"))):
+                stale.unlink(missing_ok=True)  # a restart starts from the seeded state, not the last run's
+        if template is not None and sqlite_file is not None and template.is_file():
+            shutil.copyfile(template, sqlite_file)
+        elif spec.seed_users:
             _seed(spec, env, workdir, log_path)
+            if template is not None and sqlite_file is not None and sqlite_file.is_file():
+                shutil.copyfile(sqlite_file, template)  # the seed command has exited: the file is complete
         process = _start(spec, port, env, workdir, log_path)
         stack.callback(_stop, process)  # registered after the database: stops the service before the drop
         ready = wait_until_ready(base_url, spec.boot_timeout_s, lambda: process.poll() is None)

@@ -31,6 +31,7 @@ class BootRequest:
     checkout: Path  # the project root of the code to boot (A/B: the base's worktree)
     workdir: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)  # USERSVC_* on top of the configured env
+    sqlite_template: Path | None = None  # process target on SQLite: reuse this seeded database (see ProcessSpec)
 
 
 def engine_available(timeout_s: float = ENGINE_TIMEOUT_S) -> bool:
@@ -105,6 +106,7 @@ def boot_target(config: Config, request: BootRequest) -> Iterator[Target]:
             seed_users=settings.seed_users,
             boot_timeout_s=settings.boot_timeout_s,
             workers=settings.workers,
+            sqlite_template=request.sqlite_template,
         )
         with process_target(process_spec, request.workdir) as target:
             yield target

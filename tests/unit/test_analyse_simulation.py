@@ -88,7 +88,7 @@ def test_with_no_change_false_alarms_stay_at_or_below_alpha(mode: str) -> None:
 
 
 def test_a_shift_twice_the_minimum_effect_is_found_with_8_pairs_at_realistic_noise() -> None:
-    # The pr profile's 4 pairs find it in only about 30 % at this noise; 8 pairs (the full profile) suffice.
+    # 4 pairs find it in only about 30 % at this noise; 8 pairs (the pr and full profiles) suffice.
     rates = simulate(250, 8, "ab", change=2 * SETTINGS.min_effect["p50"], first_seed=10_000)
     assert rates.target_found >= 0.95
     assert rates.others_alarm <= SETTINGS.alpha
