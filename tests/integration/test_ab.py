@@ -43,6 +43,7 @@ duration_s = 3
 warmup_s = 1
 users = 12
 spawn_rate = 50
+fresh_service = true
 """
 
 
@@ -110,7 +111,7 @@ def test_injected_delay_is_a_regression_on_that_endpoint_only(project: Path) -> 
 
 
 def test_same_code_in_both_arms_reports_no_regression(project: Path) -> None:
-    code, _, comparison = _ab(project, "--order-seed", "12")
+    code, run_dir, comparison = _ab(project, "--order-seed", "12")
 
     assert comparison.mode == "ab"
     verdicts = _verdicts(comparison)
@@ -118,3 +119,8 @@ def test_same_code_in_both_arms_reports_no_regression(project: Path) -> None:
     assert "regression" not in verdicts.values(), comparison.scenarios[0].endpoints
     assert comparison.passed
     assert code == ExitCode.OK
+    # fresh_service: every trial had a service of its own, started from the arm's seeded database.
+    for arm in ("base", "candidate"):
+        log = (run_dir / "targets" / arm / "service.log").read_text(encoding="utf-8")
+        assert log.count("userservice seed") == 1
+        assert log.count("userservice serve") == 3

@@ -80,6 +80,26 @@ def test_sqlite_boot_serves_seeded_users_and_teardown_stops_it(tmp_path: Path) -
     assert "serve" in log.read_text()  # kept after teardown
 
 
+def test_a_restart_from_the_sqlite_template_skips_seeding_and_forgets_the_last_run(tmp_path: Path) -> None:
+    template = tmp_path / "seeded.sqlite3"
+    spec = ProcessSpec(
+        service_dir=SERVICE_DIR, env=FAST_HASH, seed_users=3, boot_timeout_s=60, sqlite_template=template
+    )
+    account = {"email": "new@perfci.test", "password": "a-long-password", "display_name": "New"}
+    with process_target(spec, tmp_path) as first:
+        assert httpx.post(f"{first.base_url}/auth/register", json=account, timeout=30).status_code == 201
+    assert template.is_file()
+    with process_target(spec, tmp_path) as second:
+        assert second.pids != first.pids
+        assert _login(second.base_url, 2).status_code == 200  # the seeded users are there
+        credentials = {"email": account["email"], "password": account["password"]}
+        login = httpx.post(f"{second.base_url}/auth/login", json=credentials, timeout=30)
+        assert login.status_code == 401  # the account registered under load in the first run is gone
+    log = (tmp_path / "service.log").read_text()
+    assert log.count("userservice seed") == 1
+    assert log.count("userservice serve") == 2
+
+
 @pytest.mark.postgres
 def test_postgres_boot_gets_its_own_database_and_drops_it(tmp_path: Path) -> None:
     server_url = _postgres_url()
