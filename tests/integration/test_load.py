@@ -36,7 +36,7 @@ def locust_request_count(trial_dir: Path) -> int:
 
 def part_writers(trial_dir: Path) -> set[str]:
     """The process tags of the recorder's part files: one per Locust process that sent requests."""
-    return {path.name.split("-")[1] for path in (trial_dir / "parts").glob("part-*.parquet")}
+    return {path.name.split("-")[1] for path in (trial_dir / "parts").glob("part-*.csv")}
 
 
 def test_every_request_is_one_sample_with_a_template_label(
