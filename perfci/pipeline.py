@@ -193,7 +193,7 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
                 for arm in order:
                     done += 1
                     say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{config.profile.trials}")
-                    target = services.fresh(arm) if done > len(arms) else services.targets[arm]
+                    target = services.for_trial(arm)
                     info, window = _one_trial(config, options, scenario, arm, index, target, run_dir)
                     trials[scenario][arm].append(info)
                     samples[arm].append(window)
@@ -213,6 +213,7 @@ class Services:
         self.targets: dict[Arm, Target] = {}
         self._stacks: dict[Arm, ExitStack] = {}
         self._restarts = config.profile.fresh_service
+        self._used: set[Arm] = set()  # arms whose running service has already served a trial
 
     def __enter__(self) -> Services:
         return self
@@ -232,12 +233,8 @@ class Services:
             workdir=self.run_dir / "targets" / arm,
             sqlite_template=self.run_dir / "targets" / arm / "seeded.sqlite3",
         )
-        stack = ExitStack()
-        try:
-            target = stack.enter_context(boot_target(self.config, request))
-        except BaseException:
-            stack.close()
-            raise
+        stack = ExitStack()  # a boot that fails has entered nothing: there is nothing to close
+        target = stack.enter_context(boot_target(self.config, request))
         self._stacks[arm] = stack
         self.targets[arm] = target
         if first:
@@ -246,12 +243,14 @@ class Services:
                 self.say("perfci: a url target cannot be restarted: every trial uses the same service")
         return target
 
-    def fresh(self, arm: Arm) -> Target:
-        """The arm's service for the next trial: restarted from its seeded state when the profile asks."""
-        if not self._restarts or self.targets[arm].kind == "url":
-            return self.targets[arm]
-        self._stacks.pop(arm).close()
-        return self.boot(arm)
+    def for_trial(self, arm: Arm) -> Target:
+        """The arm's service for its next trial: restarted from its seeded state when the profile asks and
+        the running one has served a trial already."""
+        if self._restarts and arm in self._used and self.targets[arm].kind != "url":
+            self._stacks.pop(arm).close()
+            self.boot(arm)
+        self._used.add(arm)
+        return self.targets[arm]
 
 
 def compare(
