@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,7 +59,7 @@ class RunOptions:
     ab_ref: str | None = None  # same-machine A/B against this git ref
     base_env: Mapping[str, str] = field(default_factory=dict)  # service env for the base arm only
     candidate_env: Mapping[str, str] = field(default_factory=dict)
-    order_seed: int | None = None  # seeds the random arm order within each pair
+    order_seed: int | None = None  # seeds the random arm order of each block of two pairs
     progress: bool = True
     command: tuple[str, ...] = ()
 
@@ -187,9 +187,7 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
         for scenario in config.scenarios:
             trials[scenario] = {arm: [] for arm in arms}
             samples: dict[Arm, list[pd.DataFrame]] = {arm: [] for arm in arms}
-            for index in range(config.profile.trials):
-                order = list(arms)
-                rng.shuffle(order)  # randomised within each pair: drift over time hits both arms alike
+            for index, order in enumerate(pair_orders(arms, config.profile.trials, rng)):
                 for arm in order:
                     done += 1
                     say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{config.profile.trials}")
@@ -200,6 +198,25 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
             histograms[scenario] = {arm: _histograms(samples[arm]) for arm in arms}
         targets = dict(services.targets)
     return Measured(trials, histograms, targets, environment)
+
+
+def pair_orders(arms: Sequence[Arm], pairs: int, rng: random.Random) -> list[list[Arm]]:
+    """The arm order of each pair, counterbalanced in blocks of two pairs (AB BA or BA AB, chosen at random).
+
+    Within a block each arm runs first once, so an effect of going first or second (a service still
+    settling, the machine warming) cancels instead of landing on one arm, as it can when every pair is
+    shuffled on its own (with three pairs, one order in four has the same arm first every time); the
+    random choice per block keeps drift over the job from lining up with the arms.
+    """
+    orders: list[list[Arm]] = []
+    for index in range(pairs):
+        if index % 2 == 0:
+            order = list(arms)
+            rng.shuffle(order)
+        else:
+            order = orders[-1][::-1]
+        orders.append(order)
+    return orders
 
 
 class Services:

@@ -175,3 +175,29 @@ def test_histograms_pool_every_trial_window_per_endpoint() -> None:
     assert sum(pooled[ME].counts) == 3
     assert sum(pooled[SEARCH].counts) == 2
     assert pooled[ME] == histogram([1.0, 3.0, 40.0])
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("pairs", [1, 2, 3, 4, 7, 8])
+def test_pair_orders_put_each_arm_first_equally_often_within_every_two_pairs(seed: int, pairs: int) -> None:
+    arms: list[Arm] = ["base", "candidate"]
+    orders = pipeline.pair_orders(arms, pairs, random.Random(seed))
+
+    assert len(orders) == pairs
+    assert all(sorted(order) == arms for order in orders)
+    for block in range(0, pairs - 1, 2):
+        assert orders[block] == orders[block + 1][::-1]
+    firsts = [order[0] for order in orders]
+    assert abs(firsts.count("base") - firsts.count("candidate")) <= 1
+
+
+def test_pair_orders_are_random_per_block_and_reproducible_from_the_seed() -> None:
+    arms: list[Arm] = ["base", "candidate"]
+    seen = {tuple(o[0] for o in pipeline.pair_orders(arms, 8, random.Random(seed))) for seed in range(200)}
+
+    assert len(seen) == 2**4  # four blocks, each AB-BA or BA-AB
+    assert pipeline.pair_orders(arms, 8, random.Random(5)) == pipeline.pair_orders(arms, 8, random.Random(5))
+
+
+def test_a_single_arm_runs_once_per_trial() -> None:
+    assert pipeline.pair_orders(["candidate"], 3, random.Random(0)) == [["candidate"]] * 3
