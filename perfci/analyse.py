@@ -442,7 +442,16 @@ def _unmatched_slos(scenario: str, slos: Sequence[SloSpec], candidate_trials: Tr
     ]
 
 
-_ENVIRONMENT_FIELDS = ("runner_os", "cpu_model", "cores", "python", "locust_version", "perfci_version", "target_kind")
+_ENVIRONMENT_FIELDS = (
+    "runner_os",
+    "cpu_model",
+    "cores",
+    "python",
+    "locust_version",
+    "perfci_version",
+    "target_kind",
+    "cpu_idle",
+)
 
 
 def environment_differences(base_env: Environment, candidate_env: Environment) -> list[str]:

@@ -84,6 +84,9 @@ class FileConfig(Frozen):
     runs_dir: str = ".perfci/runs"
     baselines_dir: str = "baselines"
     workers: int = Field(default=0, ge=0)  # Locust worker processes; 0 = a single local process
+    # Keep the CPUs out of idle states while measuring (perfci/cpu_idle.py); needs write access to
+    # /dev/cpu_dma_latency, and goes on without it.
+    hold_cpus_awake: bool = True
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     statistics: StatsSettings = Field(default_factory=StatsSettings)
     profiles: dict[str, Profile] = Field(default_factory=dict)
@@ -115,6 +118,7 @@ class Config(Frozen):
     runs_dir: Path
     baselines_dir: Path
     workers: int
+    hold_cpus_awake: bool = True
     service: ServiceSettings
     statistics: StatsSettings
     slos: list[SloSpec]
@@ -253,6 +257,7 @@ def load_config(
         runs_dir=root / parsed.runs_dir,
         baselines_dir=root / parsed.baselines_dir,
         workers=parsed.workers,
+        hold_cpus_awake=parsed.hold_cpus_awake,
         service=parsed.service,
         statistics=parsed.statistics,
         slos=parsed.slo,

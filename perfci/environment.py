@@ -28,7 +28,9 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
-def current_environment(target_kind: str, image_ids: Mapping[str, str] | None = None) -> Environment:
+def current_environment(
+    target_kind: str, image_ids: Mapping[str, str] | None = None, cpu_idle: str = "not recorded"
+) -> Environment:
     runner = os.environ.get("RUNNER_OS")  # set by GitHub Actions
     system = f"{platform.system()} {platform.release()}"
     return Environment(
@@ -40,4 +42,5 @@ def current_environment(target_kind: str, image_ids: Mapping[str, str] | None = 
         perfci_version=perfci.__version__,
         target_kind=target_kind,
         image_ids=dict(image_ids or {}),
+        cpu_idle=cpu_idle,
     )

@@ -77,6 +77,8 @@ class Environment(Frozen):
     perfci_version: str
     target_kind: str
     image_ids: dict[str, str] = Field(default_factory=dict)
+    # Whether the CPUs were held out of idle states (perfci/cpu_idle.py): it changes latency and its noise.
+    cpu_idle: str = "not recorded"
 
 
 class TrialInfo(Frozen):

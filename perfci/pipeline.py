@@ -18,6 +18,7 @@ import pandas as pd
 
 from perfci import analyse, baselines, gitrefs
 from perfci.config import Config
+from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
 from perfci.errors import ExitCode, LoadError
 from perfci.findings import with_run_measurements
@@ -175,12 +176,16 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
     rng = random.Random(options.order_seed)
     trials: dict[str, dict[Arm, list[TrialInfo]]] = {}
     histograms: dict[str, dict[Arm, dict[str, Histogram]]] = {}
-    with Services(config, options, run_dir, checkouts, say) as services:
+    with (
+        cpus_awake(config.hold_cpus_awake, say) as cpu_idle,
+        Services(config, options, run_dir, checkouts, say) as services,
+    ):
         for arm in arms:
             services.boot(arm)
         environment = current_environment(
             services.targets["candidate"].kind,
             {k: v for t in services.targets.values() for k, v in t.image_ids.items()},
+            cpu_idle,
         )
         total = len(config.scenarios) * config.profile.trials * len(arms)
         done = 0

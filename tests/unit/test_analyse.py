@@ -292,11 +292,17 @@ def test_environment_differences_name_each_field_that_differs() -> None:
     same = environment_differences(base, base)
     assert same == []
     other = base.model_copy(
-        update={"cpu_model": "AMD EPYC 7763", "cores": 2, "image_ids": {"service": "sha256:bbb", "db": "sha256:c"}}
+        update={
+            "cpu_model": "AMD EPYC 7763",
+            "cores": 2,
+            "image_ids": {"service": "sha256:bbb", "db": "sha256:c"},
+            "cpu_idle": "held awake",
+        }
     )
     assert environment_differences(base, other) == [
         "cpu_model: Intel Xeon 8370C (baseline) vs AMD EPYC 7763 (this run)",
         "cores: 4 (baseline) vs 2 (this run)",
+        "cpu_idle: not recorded (baseline) vs held awake (this run)",
         "image db: none (baseline) vs sha256:c (this run)",
         "image service: sha256:aaa (baseline) vs sha256:bbb (this run)",
     ]

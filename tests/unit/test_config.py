@@ -48,6 +48,12 @@ def test_minimal_file_resolves_profile_and_slos(tmp_path: Path) -> None:
     assert config.slos[0].endpoint == "POST /auth/login"
     assert config.slos[0].p95_ms == 300.0
     assert config.runs_dir == tmp_path / ".perfci/runs"
+    assert config.hold_cpus_awake  # by default the CPUs are held awake while measuring
+
+
+def test_holding_the_cpus_awake_can_be_switched_off(tmp_path: Path) -> None:
+    text = MINIMAL.replace('profile = "quick"', 'profile = "quick"\nhold_cpus_awake = false')
+    assert not load_config(write(tmp_path, text), environ={}).hold_cpus_awake
 
 
 def test_environment_overrides_file_and_cli_overrides_environment(tmp_path: Path) -> None:
