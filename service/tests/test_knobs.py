@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
+import uvloop
 from userservice import search
-from userservice.knobs import Delay, parse_knobs
+from userservice.knobs import Delay, parse_knobs, precise_sleep
 from userservice.security import Hasher
 from userservice.seed import seed_users
 from userservice.settings import ConfigError, load_settings
@@ -92,3 +94,32 @@ async def test_slow_search_gives_the_same_results(launch) -> None:
                 if after is None:
                     break
             assert [item["id"] for item in pages] == [row["id"] for row in fast_rows]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("seconds", [0.00025, 0.0008, 0.0035])
+def test_precise_sleep_waits_sub_millisecond_delays_on_either_loop(loop: str, seconds: float) -> None:
+    # uvloop rounds timers to whole milliseconds: asyncio.sleep(0.00025) there returns at once, which made
+    # a "+10 %" knob on a 2.5 ms endpoint add nothing.
+    async def measure() -> tuple[float, int]:
+        ticks = 0
+
+        async def other_request() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        other = asyncio.ensure_future(other_request())
+        start = time.perf_counter()
+        await precise_sleep(seconds)
+        elapsed = time.perf_counter() - start
+        other.cancel()
+        return elapsed, ticks
+
+    factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        elapsed, ticks = min(runner.run(measure()) for _ in range(5))
+
+    assert seconds <= elapsed < seconds + 0.001
+    assert ticks > 0  # the loop kept serving others while this request waited

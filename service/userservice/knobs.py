@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -82,6 +83,23 @@ def route_label(request: Request) -> str:
     return f"{request.method} {path}"
 
 
+# uvloop's timers count whole milliseconds (it rounds 0.25 ms to 0), so a sleep that must be exact below a
+# few milliseconds sleeps most of the way and then yields until the deadline.
+TIMER_SLACK_S = 0.002
+
+
+async def precise_sleep(seconds: float) -> None:
+    """Wait `seconds` (to the microsecond) without holding the event loop: other requests run meanwhile.
+
+    Calibration asks for delays of a tenth of a fast endpoint's latency, a fraction of a millisecond.
+    """
+    deadline = time.perf_counter() + seconds
+    if seconds > TIMER_SLACK_S:
+        await asyncio.sleep(seconds - TIMER_SLACK_S)
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0)
+
+
 def knob_dependency(knobs: Knobs) -> Callable[[Request], Awaitable[None]]:
     """An app-wide dependency: it runs after routing, so the route template is known."""
 
@@ -89,7 +107,7 @@ def knob_dependency(knobs: Knobs) -> Callable[[Request], Awaitable[None]]:
         label = route_label(request)
         delay = knobs.delays.get(label)
         if delay is not None and random.random() < delay.fraction:
-            await asyncio.sleep(delay.ms / 1000)
+            await precise_sleep(delay.ms / 1000)
         rate = knobs.error_rates.get(label)
         if rate is not None and random.random() < rate:
             raise APIError(500, "injected_error", f"error injected by USERSVC_KNOB_ERRORS for {label}")
