@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -194,9 +196,25 @@ def _extra_command(name: str) -> Command:
     return handler
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # A cancelled CI job or `kill` ends the run the way Ctrl-C does: the services and Locust it started
+    # are stopped on the way out, and what was measured stays on disk.
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
+    try:
+        return _dispatch(args)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
     except PerfCIError as error:
