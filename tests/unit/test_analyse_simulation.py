@@ -60,7 +60,14 @@ def _trial(rng: np.random.Generator, drift: float, log_shift: float, scale: floa
 
 
 def simulate(
-    seeds: int, pairs: int, mode: str, *, change: float = 0.0, scale: float = 1.0, first_seed: int = 0
+    seeds: int,
+    pairs: int,
+    mode: str,
+    *,
+    change: float = 0.0,
+    scale: float = 1.0,
+    first_seed: int = 0,
+    settings: StatsSettings = SETTINGS,
 ) -> Rates:
     """Run `seeds` independent comparisons with `pairs` trials per arm; the candidate's TARGET is `change` slower."""
     alarms = found = others = improved = 0
@@ -70,7 +77,7 @@ def simulate(
         cand_drift = base_drift if mode == "ab" else rng.normal(0, 0.03 * scale, pairs)
         base = [_trial(rng, d, 0.0, scale) for d in base_drift]
         candidate = [_trial(rng, d, float(np.log1p(change)), scale) for d in cand_drift]
-        result = compare_scenario("sim", base, candidate, mode=mode, settings=SETTINGS, slos=[])  # type: ignore[arg-type]
+        result = compare_scenario("sim", base, candidate, mode=mode, settings=settings, slos=[])  # type: ignore[arg-type]
         verdicts = {e.endpoint: e.verdict for e in result.endpoints}
         loud = {e for e, v in verdicts.items() if v in ("regression", "improvement")}
         alarms += bool(loud)
@@ -81,10 +88,12 @@ def simulate(
     return Rates(alarms / seeds, found / seeds, others / seeds, improved / seeds)
 
 
+@pytest.mark.parametrize("alpha", [0.05, 0.01])  # the library's default and this project's setting
 @pytest.mark.parametrize("mode", ["ab", "baseline"])
-def test_with_no_change_false_alarms_stay_at_or_below_alpha(mode: str) -> None:
-    rates = simulate(800, 4, mode)
-    assert rates.any_alarm <= SETTINGS.alpha
+def test_with_no_change_false_alarms_stay_at_or_below_alpha(mode: str, alpha: float) -> None:
+    settings = SETTINGS.model_copy(update={"alpha": alpha})
+    rates = simulate(800, 4, mode, settings=settings)
+    assert rates.any_alarm <= alpha
 
 
 def test_a_shift_twice_the_minimum_effect_is_found_with_8_pairs_at_realistic_noise() -> None:
