@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 import perfci
-from perfci.model import Environment
+from perfci.model import NOT_RECORDED, Environment
 
 
 def _cpu_model() -> str:
@@ -29,7 +29,7 @@ def _version(distribution: str) -> str:
 
 
 def current_environment(
-    target_kind: str, image_ids: Mapping[str, str] | None = None, cpu_idle: str = "not recorded"
+    target_kind: str, image_ids: Mapping[str, str] | None = None, cpu_idle: str = NOT_RECORDED
 ) -> Environment:
     runner = os.environ.get("RUNNER_OS")  # set by GitHub Actions
     system = f"{platform.system()} {platform.release()}"

@@ -66,6 +66,9 @@ class Histogram(Frozen):
     counts: list[int]
 
 
+NOT_RECORDED = "not recorded"  # a field that files written before it existed lack
+
+
 class Environment(Frozen):
     """Where a measurement was taken; comparisons across different environments are named in reports."""
 
@@ -78,7 +81,7 @@ class Environment(Frozen):
     target_kind: str
     image_ids: dict[str, str] = Field(default_factory=dict)
     # Whether the CPUs were held out of idle states (perfci/cpu_idle.py): it changes latency and its noise.
-    cpu_idle: str = "not recorded"
+    cpu_idle: str = NOT_RECORDED
 
 
 class TrialInfo(Frozen):

@@ -34,6 +34,7 @@ ENV = Environment(
     locust_version="2.47.0",
     perfci_version="0.1.0",
     target_kind="compose",
+    cpu_idle="held awake",
 )
 BASE_AB = ArmInfo(label="main@abc1234", ref="main", commit="abc1234def5678abc1234def5678abc1234def56")
 CANDIDATE = ArmInfo(
