@@ -118,7 +118,7 @@ class Config(Frozen):
     runs_dir: Path
     baselines_dir: Path
     workers: int
-    hold_cpus_awake: bool = True
+    hold_cpus_awake: bool
     service: ServiceSettings
     statistics: StatsSettings
     slos: list[SloSpec]

@@ -31,7 +31,7 @@ def cpus_awake(enabled: bool, say: Callable[[str], None], device: Path = PM_QOS_
         yield NOT_ASKED
         return
     try:
-        fd = os.open(device, os.O_WRONLY)
+        fd = _request_zero_latency(device)
     except OSError as exc:
         say(
             f"perfci: note: could not hold the CPUs awake ({device}: {exc.strerror}); latencies will be noisier.\n"
@@ -40,12 +40,17 @@ def cpus_awake(enabled: bool, say: Callable[[str], None], device: Path = PM_QOS_
         yield UNAVAILABLE
         return
     try:
-        try:
-            os.write(fd, struct.pack("i", 0))  # microseconds of wake-up latency tolerated: none
-        except OSError as exc:
-            say(f"perfci: note: could not hold the CPUs awake ({device}: {exc.strerror}); latencies will be noisier")
-            yield UNAVAILABLE
-            return
         yield HELD
     finally:
         os.close(fd)  # closing the file withdraws the request
+
+
+def _request_zero_latency(device: Path) -> int:
+    """The open descriptor that carries the request; nothing stays open when it cannot be made."""
+    fd = os.open(device, os.O_WRONLY)
+    try:
+        os.write(fd, struct.pack("i", 0))  # microseconds of wake-up latency tolerated: none
+    except OSError:
+        os.close(fd)
+        raise
+    return fd

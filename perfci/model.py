@@ -83,6 +83,10 @@ class Environment(Frozen):
     # Whether the CPUs were held out of idle states (perfci/cpu_idle.py): it changes latency and its noise.
     cpu_idle: str = NOT_RECORDED
 
+    @property
+    def cpu_idle_recorded(self) -> bool:
+        return self.cpu_idle != NOT_RECORDED
+
 
 class TrialInfo(Frozen):
     """`<trial dir>/trial.json`: how one Locust run went and its per-endpoint figures."""

@@ -12,7 +12,6 @@ from functools import cache
 import jinja2
 
 from perfci.model import (
-    NOT_RECORDED,
     Arm,
     Comparison,
     DatabaseCounters,
@@ -383,7 +382,7 @@ def _environment_lines(comparison: Comparison) -> list[str]:
             f"PR: {markdown_text(env.runner_os, 80)}, {markdown_text(env.cpu_model, 80)} ({env.cores} cores), "
             f"Python {markdown_text(env.python, 20)}, Locust {markdown_text(env.locust_version, 20)}, "
             f"perfci {markdown_text(env.perfci_version, 20)}, target {markdown_text(env.target_kind, 40)}"
-            + (f", CPUs {markdown_text(env.cpu_idle, 60)}" if env.cpu_idle != NOT_RECORDED else "")
+            + (f", CPUs {markdown_text(env.cpu_idle, 60)}" if env.cpu_idle_recorded else "")
         )
     base_env = comparison.base.environment if comparison.base else None
     if base_env is not None and comparison.mode == "baseline":

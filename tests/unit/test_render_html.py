@@ -10,6 +10,7 @@ import pandas as pd
 from perfci.render.charts import cdf_points
 from perfci.render.charts_data import ChartsData, resource_series, trial_series
 from perfci.render.html import render_html
+from perfci.render.markdown import render_comment
 from tests.golden.fixtures import endpoint, no_baseline, regression
 
 
@@ -84,3 +85,16 @@ def test_untrusted_names_are_escaped_in_tables_and_charts() -> None:
     html = render_html(comparison)
     assert "<script" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_reports_name_the_cpus_idle_state_only_where_it_was_recorded() -> None:
+    held = regression()
+    assert held.candidate.environment is not None
+    unrecorded_env = held.candidate.environment.model_copy(update={"cpu_idle": "not recorded"})
+    candidate = held.candidate.model_copy(update={"environment": unrecorded_env})
+    unrecorded = held.model_copy(update={"candidate": candidate})
+
+    assert "CPUs held awake" in render_html(held)
+    assert "CPUs held awake" in render_comment(held)
+    assert "CPUs" not in render_html(unrecorded)
+    assert "CPUs" not in render_comment(unrecorded)
