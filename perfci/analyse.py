@@ -1,4 +1,4 @@
-"""Compare one scenario's trials: per endpoint and metric an estimate, a CI, Holm-adjusted p and a verdict.
+"""Compare one scenario's trials: per endpoint and metric an estimate, a CI, a family-adjusted p and a verdict.
 
 Pure: per-trial figures in, a `ScenarioComparison` out. The method is written up in docs/statistics.md.
 """
@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from perfci import stats
+from perfci import signflip, stats
 from perfci.model import (
     EndpointComparison,
     EndpointStats,
@@ -31,6 +31,7 @@ from perfci.model import (
 from perfci.stats import FloatArray
 
 Mode = Literal["ab", "baseline", "none"]
+Adjustment = Literal["holm", "max-t"]
 Trials = Sequence[Mapping[str, EndpointStats]]
 
 # What is judged is `StatsSettings.metrics` (default p50, p95 and error rate). Per-endpoint throughput is
@@ -70,6 +71,8 @@ class _Test:
     result: stats.TestResult
     base_centre: float
     candidate_centre: float
+    # "ab" only: per pair index, candidate minus base on the analysed scale; NaN where the pair is unusable.
+    pair_differences: tuple[float, ...] = ()
 
 
 def compare_scenario(
@@ -119,15 +122,16 @@ def compare_scenario(
     # A test with no spread and no difference (error rates of zero in every trial of both arms) can never
     # reject; leaving it out of Holm's count is Tarone's refinement and keeps the family's error rate.
     counted = [t for t in tests if not _void(t.result)]
-    adjusted = dict(zip(map(id, counted), stats.holm([t.result.p_value for t in counted]), strict=True))
-    family = max(len(counted), 1)
+    method = adjustment_method(mode, min(len(base), len(candidate_trials)), settings.alpha)
+    p_values, test_alpha = _adjust(counted, method, settings.alpha)
+    adjusted = dict(zip(map(id, counted), p_values, strict=True))
     comparisons: dict[str, list[MetricComparison]] = {}
     for test in tests:
         p_adjusted = adjusted.get(id(test), 1.0)
-        comparisons.setdefault(test.endpoint, []).append(_judge(test, p_adjusted, settings, family))
+        comparisons.setdefault(test.endpoint, []).append(_judge(test, p_adjusted, settings, test_alpha))
     results: list[EndpointComparison] = []
     for endpoint in endpoints:
-        result, endpoint_notes = _endpoint(endpoint, arms, comparisons.get(endpoint, []), settings, family)
+        result, endpoint_notes = _endpoint(endpoint, arms, comparisons.get(endpoint, []), settings, test_alpha)
         results.append(
             result.model_copy(
                 update={
@@ -143,6 +147,7 @@ def compare_scenario(
         mode=mode,
         base_trials=len(base),
         candidate_trials=len(candidate_trials),
+        adjustment=method,
         endpoints=results,
         slos=evaluate_slos(candidate_trials, slos, scenario),
         environment_differences=list(environment_differences),
@@ -154,6 +159,30 @@ def compare_scenario(
 # --------------------------------------------------------------------------------------------------------
 # One test per endpoint and metric.
 # --------------------------------------------------------------------------------------------------------
+
+
+def adjustment_method(mode: Mode, pairs: int, alpha: float) -> Adjustment:
+    """Max-T over sign flips for an A/B run with pairs enough to reach alpha; Holm otherwise.
+
+    Decided by the design alone (mode, pairs, alpha), never by the data, so either way the family-wise
+    error rate holds. Against a stored baseline there are no pairs to flip.
+    """
+    return "max-t" if mode == "ab" and signflip.enough_pairs(pairs, alpha) else "holm"
+
+
+def _adjust(counted: Sequence[_Test], method: Adjustment, alpha: float) -> tuple[list[float], float]:
+    """Family-adjusted p-values of the counted tests, and the single-test level the family amounts to.
+
+    The level sizes minimum detectable effects and "more pairs would decide" figures: alpha / tests under
+    Holm's first step, and under max-T the level of max-T's own first-step critical value, which sits near
+    alpha when the tests move together (as latencies on one host do) and near alpha / tests when they do not.
+    """
+    if not counted:
+        return [], alpha
+    if method == "holm":
+        return stats.holm([t.result.p_value for t in counted]), alpha / len(counted)
+    differences = np.array([t.pair_differences for t in counted], dtype=np.float64).T
+    return signflip.maxt_adjusted(differences), signflip.per_test_alpha(differences, alpha)
 
 
 def _void(result: stats.TestResult) -> bool:
@@ -171,12 +200,13 @@ def _usable(figures: EndpointStats | None, metric: Metric) -> bool:
 def _test(endpoint: str, metric: Metric, arms: Arms, alpha: float) -> _Test | str:
     """The test of one endpoint's metric, or the reason it cannot be tested (gathered into one note)."""
     base, candidate, mode = arms.base, arms.candidate, arms.mode
+    usable: list[bool] = []
     if mode == "ab":
-        pairs = [
-            (b[endpoint], c[endpoint])
+        usable = [
+            _usable(b.get(endpoint), metric) and _usable(c.get(endpoint), metric)
             for b, c in zip(base, candidate, strict=False)
-            if _usable(b.get(endpoint), metric) and _usable(c.get(endpoint), metric)
         ]
+        pairs = [(b[endpoint], c[endpoint]) for b, c, ok in zip(base, candidate, usable, strict=False) if ok]
         base_values = [metric_value(b, metric) for b, _ in pairs]
         cand_values = [metric_value(c, metric) for _, c in pairs]
     else:
@@ -195,8 +225,12 @@ def _test(endpoint: str, metric: Metric, arms: Arms, alpha: float) -> _Test | st
         except stats.NonPositiveValueError:
             return f"a zero {metric} in some trial has no log ratio"
         base_centre, cand_centre = math.exp(float(base_arr.mean())), math.exp(float(cand_arr.mean()))
-    test = stats.paired_test if mode == "ab" else stats.welch_test
-    return _Test(endpoint, metric, test(base_arr, cand_arr, alpha), base_centre, cand_centre)
+    if mode != "ab":
+        return _Test(endpoint, metric, stats.welch_test(base_arr, cand_arr, alpha), base_centre, cand_centre)
+    differences = iter((cand_arr - base_arr).tolist())
+    aligned = tuple(next(differences) if ok else math.nan for ok in usable)
+    result = stats.paired_test(base_arr, cand_arr, alpha)
+    return _Test(endpoint, metric, result, base_centre, cand_centre, aligned)
 
 
 def min_effect(settings: StatsSettings, metric: Metric) -> float:
@@ -205,8 +239,8 @@ def min_effect(settings: StatsSettings, metric: Metric) -> float:
     return settings.min_effect.get(metric, settings.min_effect.get("p95", 0.10) if metric == "p99" else 0.05)
 
 
-def _judge(test: _Test, p_adjusted: float, settings: StatsSettings, family: int) -> MetricComparison:
-    """Regression/improvement need Holm-adjusted significance AND an estimate beyond the minimum effect."""
+def _judge(test: _Test, p_adjusted: float, settings: StatsSettings, test_alpha: float) -> MetricComparison:
+    """Regression/improvement need family-adjusted significance AND an estimate beyond the minimum effect."""
     result, metric = test.result, test.metric
     margin = min_effect(settings, metric)
     if metric == "error_rate":
@@ -231,7 +265,7 @@ def _judge(test: _Test, p_adjusted: float, settings: StatsSettings, family: int)
         stats.more_trials_to_decide(
             result,
             analysed_margin,
-            alpha_test=settings.alpha / family,
+            alpha_test=test_alpha,
             alpha_interval=settings.alpha,
             power=settings.power,
         )
@@ -259,7 +293,7 @@ def _judge(test: _Test, p_adjusted: float, settings: StatsSettings, family: int)
 
 
 def _endpoint(
-    endpoint: str, arms: Arms, metrics: list[MetricComparison], settings: StatsSettings, family: int
+    endpoint: str, arms: Arms, metrics: list[MetricComparison], settings: StatsSettings, test_alpha: float
 ) -> tuple[EndpointComparison, list[str]]:
     """The endpoint's figures, errors, noise floor and overall verdict, plus notes about its presence."""
     base, candidate, mode = arms.base, arms.candidate, arms.mode
@@ -285,7 +319,7 @@ def _endpoint(
         candidate_stats=median_stats(cand_figures) if cand_figures else _absent(),
         verdict=max(verdicts, key=_SEVERITY.__getitem__, default="no_change"),
         metrics=metrics,
-        noise=noise_floor(endpoint, arms, settings, family),
+        noise=noise_floor(endpoint, arms, settings, test_alpha),
         base_errors=base_errors,
         candidate_errors=cand_errors,
         new_error_kinds=new_kinds,
@@ -323,15 +357,17 @@ def median_stats(figures: Sequence[EndpointStats]) -> EndpointStats:
     )
 
 
-def noise_floor(endpoint: str, arms: Arms, settings: StatsSettings, family: int) -> NoiseFloor:
-    """Between-trial spread (sd of log statistics, about the CV) and the MDE at alpha/family and power.
+def noise_floor(endpoint: str, arms: Arms, settings: StatsSettings, test_alpha: float) -> NoiseFloor:
+    """Between-trial spread (sd of log statistics, about the CV) and the MDE at the family's level and power.
+
+    `test_alpha` is the single-test level the family's adjustment amounts to (alpha / tests under Holm).
 
     The MDE is for the comparison actually run: paired in "ab", Welch in "baseline". With no base arm it is
     what an unpaired comparison against a baseline of the same size and spread would detect.
     """
     cv: dict[str, float] = {}
     mde: dict[str, float] = {}
-    alpha = settings.alpha / family
+    alpha = test_alpha
     for metric in settings.metrics:
         if metric == "error_rate":
             continue  # an absolute difference of fractions; its spread is in the metric's CI

@@ -40,6 +40,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--duration", type=_duration, help="measured window per trial, e.g. 20s")
     group.add_argument("--warmup", type=_duration, help="warm-up per trial, excluded from measurement")
     group.add_argument("--trials", type=int, help="trials per arm (pairs in an A/B run)")
+    group.add_argument(
+        "--ab-schedule", choices=["interleaved", "concurrent"], help="A/B: arms one after the other, or at once"
+    )
     group.add_argument("--users", type=int, help="concurrent Locust users")
     group.add_argument("--arrival-rate", type=float, help="open-model scenarios: requests per second")
     group.add_argument("--workers", type=int, help="Locust worker processes (0 = one local process)")
@@ -65,6 +68,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         "profile.duration_s": args.duration,
         "profile.warmup_s": args.warmup,
         "profile.trials": args.trials,
+        "profile.ab_schedule": args.ab_schedule,
         "profile.users": args.users,
         "profile.arrival_rate": args.arrival_rate,
     }

@@ -53,6 +53,11 @@ class Profile(Frozen):
     # Cheap for the process target on SQLite (the seeded database is copied); slower for compose; a url
     # target cannot restart and ignores it.
     fresh_service: bool = False
+    # How an A/B run schedules its two arms. "interleaved": one arm's trial after the other's, in pairs
+    # counterbalanced as AB BA. "concurrent": both arms' trials at the same moment, each with its own Locust
+    # and its own users, so whatever the host does during a pair hits both arms alike (docs/statistics.md,
+    # "Concurrent arms"). Open-model and shaped scenarios always interleave.
+    ab_schedule: Literal["interleaved", "concurrent"] = "interleaved"
 
 
 class ServiceSettings(Frozen):

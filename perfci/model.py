@@ -198,7 +198,7 @@ class StatsSettings(Frozen):
             "p99": 0.10,
         }
     )
-    # The metrics that get a test and a verdict; the rest are shown as figures. Every test in Holm's family
+    # The metrics that get a test and a verdict; the rest are shown as figures. Every test in the family
     # costs power: p99 and mean of short trials are noisy and move with p95 and p50, so by default they are
     # shown, not judged (docs/statistics.md, "Which metrics").
     metrics: tuple[JudgedMetric, ...] = ("p50", "p95", "error_rate")
@@ -234,7 +234,7 @@ class MetricComparison(Frozen):
     ci_low: float  # confidence interval of `change`
     ci_high: float
     p_value: float
-    p_adjusted: float  # Holm over the scenario's family (endpoints x metrics)
+    p_adjusted: float  # over the scenario's family (endpoints x metrics); ScenarioComparison.adjustment says how
     min_effect: float
     verdict: Verdict
     more_trials_needed: int | None = None  # inconclusive only: pairs/trials per arm that would decide
@@ -281,6 +281,11 @@ class ScenarioComparison(Frozen):
     mode: Literal["ab", "baseline", "none"]  # paired same-machine, unpaired vs stored, nothing to compare
     base_trials: int
     candidate_trials: int
+    # How p-values were adjusted for the family of tests: max-T over sign flips in an A/B run with enough
+    # pairs, Holm otherwise (docs/statistics.md, "One family").
+    adjustment: Literal["holm", "max-t"] = "holm"
+    # "ab" only: whether the arms' trials ran one after the other or at the same time (profile.ab_schedule).
+    schedule: Literal["interleaved", "concurrent"] = "interleaved"
     endpoints: list[EndpointComparison]
     slos: list[SloResult]
     environment_differences: list[str] = Field(default_factory=list)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ from perfci.targets.base import Target
 from perfci.targets.select import BootRequest, boot_target
 
 Say = Callable[[str], None]
+OPEN_MODEL_SCENARIO = "open"  # offered a fixed arrival rate (profile.arrival_rate) instead of closed-loop users
 
 
 @dataclass(frozen=True)
@@ -189,13 +191,23 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
         )
         total = len(config.scenarios) * config.profile.trials * len(arms)
         done = 0
+        pairs = config.profile.trials
         for scenario in config.scenarios:
             trials[scenario] = {arm: [] for arm in arms}
             samples: dict[Arm, list[pd.DataFrame]] = {arm: [] for arm in arms}
-            for index, order in enumerate(pair_orders(arms, config.profile.trials, rng)):
+            together = len(arms) == 2 and runs_concurrently(config, scenario)
+            for index, order in enumerate(pair_orders(arms, pairs, rng)):
+                if together:
+                    done += 2
+                    say(f"perfci: [{done}/{total}] {scenario} base and candidate together, pair {index + 1}/{pairs}")
+                    measured_pair = _concurrent_pair(config, options, scenario, index, order, services, run_dir)
+                    for arm, (info, window) in measured_pair.items():
+                        trials[scenario][arm].append(info)
+                        samples[arm].append(window)
+                    continue
                 for arm in order:
                     done += 1
-                    say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{config.profile.trials}")
+                    say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{pairs}")
                     target = services.for_trial(arm)
                     info, window = _one_trial(config, options, scenario, arm, index, target, run_dir)
                     trials[scenario][arm].append(info)
@@ -222,6 +234,40 @@ def pair_orders(arms: Sequence[Arm], pairs: int, rng: random.Random) -> list[lis
             order = orders[-1][::-1]
         orders.append(order)
     return orders
+
+
+def runs_concurrently(config: Config, scenario: str) -> bool:
+    """Whether an A/B run measures both arms of this scenario at once.
+
+    Open-model scenarios interleave whatever the schedule: two arms offered their arrival rate at the same
+    time would load the machine twice over and could miss the rate for a reason neither arm has.
+    """
+    return config.profile.ab_schedule == "concurrent" and scenario != OPEN_MODEL_SCENARIO
+
+
+def _concurrent_pair(
+    config: Config,
+    options: RunOptions,
+    scenario: str,
+    index: int,
+    order: Sequence[Arm],
+    services: Services,
+    run_dir: Path,
+) -> dict[Arm, tuple[TrialInfo, pd.DataFrame]]:
+    """Both arms' trials of one pair at the same time, one Locust each; `order` says who boots and starts first.
+
+    The order is counterbalanced like an interleaved run's, so a head start of a few milliseconds, or the
+    younger of two freshly started services, is never always the same arm. A failure in either trial is
+    raised after both have ended, each having kept what it measured.
+    """
+    targets = {arm: services.for_trial(arm) for arm in order}
+    with ThreadPoolExecutor(max_workers=len(order), thread_name_prefix="perfci-arm") as pool:
+        futures = {
+            arm: pool.submit(_one_trial, config, options, scenario, arm, index, targets[arm], run_dir, arm == order[-1])
+            for arm in order
+        }
+        wait(futures.values())
+    return {arm: futures[arm].result() for arm in sorted(order)}
 
 
 class Services:
@@ -302,7 +348,7 @@ def compare(
                 base_histograms=hist["base"],
                 candidate_histograms=hist["candidate"],
                 flags=flags,
-            )
+            ).model_copy(update={"schedule": "concurrent" if runs_concurrently(config, scenario) else "interleaved"})
             base_info = ArmInfo(
                 label=f"{options.ab_ref}@{(base_commit or '')[:7]}",
                 ref=options.ab_ref,
@@ -360,7 +406,14 @@ def compare(
 
 
 def _one_trial(
-    config: Config, options: RunOptions, scenario: str, arm: Arm, index: int, target: Target, run_dir: Path
+    config: Config,
+    options: RunOptions,
+    scenario: str,
+    arm: Arm,
+    index: int,
+    target: Target,
+    run_dir: Path,
+    show_progress: bool = True,
 ) -> tuple[TrialInfo, pd.DataFrame]:
     spec = TrialSpec(
         scenario=scenario,
@@ -373,11 +426,11 @@ def _one_trial(
         duration_s=config.profile.duration_s,
         stop_timeout_s=config.profile.stop_timeout_s,
         workers=config.workers,
-        target_rps=config.profile.arrival_rate if scenario == "open" else None,
+        target_rps=config.profile.arrival_rate if scenario == OPEN_MODEL_SCENARIO else None,
         extra_env={"PERFCI_SEED_USERS": str(target.seed_users)},
     )
     directory = trial_dir(run_dir, scenario, arm, index)
-    with trial_progress(options.progress, config.profile.trials) as on_progress:
+    with trial_progress(options.progress and show_progress, config.profile.trials) as on_progress:
         info = run_trial(spec, target, directory, on_progress)
     samples = pd.read_parquet(directory / "samples.parquet", columns=["start_s", "latency_ms", "endpoint"])
     if samples.empty:

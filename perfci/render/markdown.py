@@ -141,9 +141,11 @@ def _against(comparison: Comparison) -> str:
     base = comparison.base
     trials = max((s.candidate_trials for s in comparison.scenarios), default=0)
     if comparison.mode == "ab" and base is not None:
+        schedules = {s.schedule for s in comparison.scenarios if s.mode == "ab"}
+        kind = f"{schedules.pop()} pair" if len(schedules) == 1 else "pair"
         return (
             f"Same-runner A/B of {candidate} against {code_text(base.label)}: "
-            f"{_plural(trials, 'interleaved pair')} per scenario, profile {code_text(comparison.profile)}."
+            f"{_plural(trials, kind)} per scenario, profile {code_text(comparison.profile)}."
         )
     if comparison.mode == "baseline" and base is not None:
         when = f" from {base.created_at:%Y-%m-%d %H:%M} UTC" if base.created_at else ""
@@ -427,10 +429,21 @@ def _render(comparison: Comparison, marker: str, layout: _Layout, cut: Sequence[
         reproduce=_reproduce(comparison),
         links=_links(comparison),
         alpha=comparison.alpha,
+        adjustment=adjustment_phrase(comparison),
         confidence=f"{(1 - comparison.alpha) * 100:.0f} %",
         mode=comparison.mode,
         cut=", ".join(cut),
     )
+
+
+def adjustment_phrase(comparison: Comparison) -> str:
+    """How the p-values were adjusted for the number of tests, named for a reader: 'Holm-adjusted p'."""
+    methods = {s.adjustment for s in comparison.scenarios if s.mode != "none"}
+    if methods == {"max-t"}:
+        return "p adjusted for the number of tests (max-T over swapped pairs)"
+    if methods == {"holm"} or not methods:
+        return "Holm-adjusted p"
+    return "p adjusted for the number of tests (max-T over swapped pairs where there were enough pairs, else Holm)"
 
 
 def render_comment(comparison: Comparison, *, marker: str = MARKER, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from perfci import signflip, stats
 from perfci.analyse import compare_scenario, environment_differences, evaluate_slos, median_stats
 from perfci.model import EndpointStats, Environment, Histogram, SloSpec, StatsSettings
 
@@ -131,6 +132,64 @@ def test_by_default_p50_p95_and_error_rate_are_judged_and_the_family_is_smaller(
     smallest = min(latency, key=lambda m: m.p_value)
     assert smallest.p_adjusted == pytest.approx(min(1.0, smallest.p_value * 4))  # 2 endpoints x (p50, p95)
     assert result.endpoints[0].candidate_stats.p99 == pytest.approx(39.0, rel=0.05)  # still shown as a figure
+
+
+def _host_shared_pairs(pairs: int, slowdown: float, seed: int = 1) -> tuple[list[dict[str, EndpointStats]], ...]:
+    """Two endpoints whose pairs share most of their noise (the host), as on a real machine; /a slowed down."""
+    rng = np.random.default_rng(seed)
+    host = rng.normal(0, 0.06, pairs)
+    base, candidate = [], []
+    for h in host:
+        own = rng.normal(0, 0.015, 4)
+        base.append({"GET /a": figures(10.0 * math.exp(own[0])), "GET /b": figures(20.0 * math.exp(own[1]))})
+        candidate.append(
+            {
+                "GET /a": figures(10.0 * (1 + slowdown) * math.exp(h + own[2])),
+                "GET /b": figures(20.0 * math.exp(h + own[3])),
+            }
+        )
+    return base, candidate
+
+
+def test_an_ab_run_with_enough_pairs_adjusts_by_max_t_over_swapped_pairs() -> None:
+    strict = SETTINGS.model_copy(update={"alpha": 0.01})
+    base, candidate = _host_shared_pairs(12, 0.12)
+    result = compare_scenario("s", base, candidate, mode="ab", settings=strict, slos=[])
+    assert result.adjustment == "max-t"
+    tests = [(e.endpoint, m) for e in result.endpoints for m in e.metrics if m.metric != "error_rate"]
+    logs = np.array(
+        [[math.log(c[e].p95 if m.metric == "p95" else c[e].p50) - math.log(b[e].p95 if m.metric == "p95" else b[e].p50)
+          for e, m in tests] for b, c in zip(base, candidate, strict=True)]
+    )  # fmt: skip
+    assert [m.p_adjusted for _, m in tests] == pytest.approx(signflip.maxt_adjusted(logs))
+    verdicts = {e.endpoint: e.verdict for e in result.endpoints}
+    assert verdicts["GET /a"] == "regression"
+    assert verdicts["GET /b"] != "regression"
+
+
+def test_the_adjustment_is_chosen_by_the_design_alone() -> None:
+    strict = SETTINGS.model_copy(update={"alpha": 0.01})
+    nine = compare_scenario("s", *_host_shared_pairs(9, 0.0), mode="ab", settings=strict, slos=[])
+    ten = compare_scenario("s", *_host_shared_pairs(10, 0.0), mode="ab", settings=strict, slos=[])
+    stored = compare_scenario("s", *_host_shared_pairs(12, 0.0), mode="baseline", settings=strict, slos=[])
+    assert (nine.adjustment, ten.adjustment, stored.adjustment) == ("holm", "max-t", "holm")
+    default_alpha = compare_scenario("s", *_host_shared_pairs(8, 0.0), mode="ab", settings=SETTINGS, slos=[])
+    assert default_alpha.adjustment == "max-t"  # 8 pairs suffice at alpha 5 %
+
+
+def test_max_t_sizes_the_noise_floor_by_its_own_level() -> None:
+    strict = SETTINGS.model_copy(update={"alpha": 0.01})
+    base, candidate = _host_shared_pairs(12, 0.0)
+    maxt = compare_scenario("s", base, candidate, mode="ab", settings=strict, slos=[])
+    # Holm's first step over these 4 tests would face alpha / 4; one test alone, alpha.
+    spread = float(
+        np.std([math.log(c["GET /a"].p50 / b["GET /a"].p50) for b, c in zip(base, candidate, strict=True)], ddof=1)
+    )
+    holm_mde = math.expm1(stats.paired_mde(spread, 12, alpha=0.01 / 4, power=SETTINGS.power))
+    assert maxt.endpoints[0].noise.mde["p50"] < holm_mde
+    assert maxt.endpoints[0].noise.mde["p50"] >= math.expm1(
+        stats.paired_mde(spread, 12, alpha=0.01, power=SETTINGS.power)
+    )
 
 
 def test_judged_metrics_are_validated_and_kept_in_report_order() -> None:
