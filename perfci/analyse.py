@@ -32,6 +32,7 @@ from perfci.stats import FloatArray
 
 Mode = Literal["ab", "baseline", "none"]
 Adjustment = Literal["holm", "max-t"]
+Schedule = Literal["interleaved", "concurrent"]
 Trials = Sequence[Mapping[str, EndpointStats]]
 
 # What is judged is `StatsSettings.metrics` (default p50, p95 and error rate). Per-endpoint throughput is
@@ -88,10 +89,12 @@ def compare_scenario(
     environment_differences: Sequence[str] = (),
     flags: Sequence[str] = (),
     notes: Sequence[str] = (),
+    schedule: Schedule = "interleaved",
 ) -> ScenarioComparison:
     """Judge a scenario: paired per trial index ("ab"), unpaired ("baseline") or absolute figures only ("none").
 
-    In "ab" mode pair i is (base_trials[i], candidate_trials[i]): the two trials run back to back.
+    In "ab" mode pair i is (base_trials[i], candidate_trials[i]): the two trials ran back to back
+    ("interleaved") or at the same time ("concurrent").
     """
     if not candidate_trials:
         raise ValueError(f"{scenario}: no candidate trials to analyse")
@@ -122,7 +125,7 @@ def compare_scenario(
     # A test with no spread and no difference (error rates of zero in every trial of both arms) can never
     # reject; leaving it out of Holm's count is Tarone's refinement and keeps the family's error rate.
     counted = [t for t in tests if not _void(t.result)]
-    method = adjustment_method(mode, min(len(base), len(candidate_trials)), settings.alpha)
+    method = adjustment_method(mode, min(len(base), len(candidate_trials)), settings.alpha, schedule)
     p_values, test_alpha = _adjust(counted, method, settings.alpha)
     adjusted = dict(zip(map(id, counted), p_values, strict=True))
     comparisons: dict[str, list[MetricComparison]] = {}
@@ -148,6 +151,7 @@ def compare_scenario(
         base_trials=len(base),
         candidate_trials=len(candidate_trials),
         adjustment=method,
+        schedule=schedule,
         endpoints=results,
         slos=evaluate_slos(candidate_trials, slos, scenario),
         environment_differences=list(environment_differences),
@@ -161,13 +165,17 @@ def compare_scenario(
 # --------------------------------------------------------------------------------------------------------
 
 
-def adjustment_method(mode: Mode, pairs: int, alpha: float) -> Adjustment:
-    """Max-T over sign flips for an A/B run with pairs enough to reach alpha; Holm otherwise.
+def adjustment_method(mode: Mode, pairs: int, alpha: float, schedule: Schedule = "interleaved") -> Adjustment:
+    """Max-T over sign flips for an interleaved A/B run with pairs enough to reach alpha; Holm otherwise.
 
-    Decided by the design alone (mode, pairs, alpha), never by the data, so either way the family-wise
-    error rate holds. Against a stored baseline there are no pairs to flip.
+    Decided by the design alone, never by the data, so either way the family-wise error rate holds.
+    Max-T gains where the tests move together: in interleaved pairs the host's swing between the two
+    trials moves every endpoint at once. Concurrent arms cancel that swing, the tests are then nearly
+    independent (correlations of 0 to 0.3 here), max-T amounts to Bonferroni with coarser p-values, and
+    Holm on t-tests is as strong. Against a stored baseline there are no pairs to flip.
     """
-    return "max-t" if mode == "ab" and signflip.enough_pairs(pairs, alpha) else "holm"
+    interleaved_ab = mode == "ab" and schedule == "interleaved"
+    return "max-t" if interleaved_ab and signflip.enough_pairs(pairs, alpha) else "holm"
 
 
 def _adjust(counted: Sequence[_Test], method: Adjustment, alpha: float) -> tuple[list[float], float]:

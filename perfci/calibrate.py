@@ -71,6 +71,7 @@ def judge_blocks(
                 mode="ab",
                 settings=config.statistics,
                 slos=[],
+                schedule=config.profile.ab_schedule,
             )
         )
     return out

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -134,12 +135,18 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 
 def run_trial(
-    spec: TrialSpec, target: Target, trial_dir: Path, on_progress: ProgressCallback | None = None
+    spec: TrialSpec,
+    target: Target,
+    trial_dir: Path,
+    on_progress: ProgressCallback | None = None,
+    stop: threading.Event | None = None,
 ) -> TrialInfo:
     """Drive one trial and write samples, resources and trial.json into `trial_dir`.
 
     Every Locust process's exit code is checked; a crash is a LoadError raised after what was measured is
-    on disk. A run that overruns its bound by OVERRUN_MARGIN_S is killed.
+    on disk. A run that overruns its bound by OVERRUN_MARGIN_S is killed. Setting `stop` ends the trial
+    early in the same way: a trial running in a thread cannot be interrupted by a signal, so the thread
+    that got the signal sets it.
     """
     trial_dir.mkdir(parents=True, exist_ok=True)
     parts_dir = trial_dir / "parts"
@@ -152,7 +159,11 @@ def run_trial(
     monitor.start()
     try:
         overran = not _wait(
-            processes, spec, total_s, lambda: on_progress and on_progress(_progress(spec, parts_dir, total_s))
+            processes,
+            spec,
+            total_s,
+            lambda: on_progress and on_progress(_progress(spec, parts_dir, total_s)),
+            stop or threading.Event(),
         )
     finally:
         for process in processes:
@@ -223,15 +234,20 @@ def _launch(
 
 
 def _wait(
-    processes: list[subprocess.Popen[bytes]], spec: TrialSpec, total_s: float, tick: Callable[[], object]
+    processes: list[subprocess.Popen[bytes]],
+    spec: TrialSpec,
+    total_s: float,
+    tick: Callable[[], object],
+    stop: threading.Event,
 ) -> bool:
-    """Wait for every process to exit; False when the run overran its bound (the caller kills it)."""
+    """Wait for every process to exit or for `stop`; False when the run overran its bound (the caller kills it)."""
     deadline = time.monotonic() + total_s + spec.stop_timeout_s + OVERRUN_MARGIN_S
     while any(p.poll() is None for p in processes):
         if time.monotonic() > deadline:
             return False
         tick()
-        time.sleep(0.5)
+        if stop.wait(0.5):
+            return True  # the caller kills what still runs; the interruption is reported where it happened
     return True
 
 

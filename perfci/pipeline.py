@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
@@ -261,12 +262,19 @@ def _concurrent_pair(
     raised after both have ended, each having kept what it measured.
     """
     targets = {arm: services.for_trial(arm) for arm in order}
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=len(order), thread_name_prefix="perfci-arm") as pool:
         futures = {
-            arm: pool.submit(_one_trial, config, options, scenario, arm, index, targets[arm], run_dir, arm == order[-1])
+            arm: pool.submit(
+                _one_trial, config, options, scenario, arm, index, targets[arm], run_dir, arm == order[-1], stop
+            )
             for arm in order
         }
-        wait(futures.values())
+        try:
+            wait(futures.values())
+        except BaseException:
+            stop.set()  # Ctrl-C or SIGTERM reached this thread only: end both trials now, not at their end
+            raise
     return {arm: futures[arm].result() for arm in sorted(order)}
 
 
@@ -348,7 +356,8 @@ def compare(
                 base_histograms=hist["base"],
                 candidate_histograms=hist["candidate"],
                 flags=flags,
-            ).model_copy(update={"schedule": "concurrent" if runs_concurrently(config, scenario) else "interleaved"})
+                schedule="concurrent" if runs_concurrently(config, scenario) else "interleaved",
+            )
             base_info = ArmInfo(
                 label=f"{options.ab_ref}@{(base_commit or '')[:7]}",
                 ref=options.ab_ref,
@@ -414,6 +423,7 @@ def _one_trial(
     target: Target,
     run_dir: Path,
     show_progress: bool = True,
+    stop: threading.Event | None = None,
 ) -> tuple[TrialInfo, pd.DataFrame]:
     spec = TrialSpec(
         scenario=scenario,
@@ -431,7 +441,7 @@ def _one_trial(
     )
     directory = trial_dir(run_dir, scenario, arm, index)
     with trial_progress(options.progress and show_progress, config.profile.trials) as on_progress:
-        info = run_trial(spec, target, directory, on_progress)
+        info = run_trial(spec, target, directory, on_progress, stop)
     samples = pd.read_parquet(directory / "samples.parquet", columns=["start_s", "latency_ms", "endpoint"])
     if samples.empty:
         raise LoadError(

@@ -137,3 +137,31 @@ def test_same_code_in_both_arms_reports_no_regression(project: Path) -> None:
         firsts.append("base" if base.started_at < candidate.started_at else "candidate")
     assert firsts[0] != firsts[1], firsts
     assert firsts[2] != firsts[3], firsts
+
+
+def test_concurrent_arms_run_each_pair_at_once_and_find_the_delay_on_that_endpoint_only(project: Path) -> None:
+    code, run_dir, comparison = _ab(
+        project,
+        "--ab-schedule",
+        "concurrent",
+        "--candidate-env",
+        f"USERSVC_KNOB_DELAY={DELAYED}={DELAY_MS}",
+        "--order-seed",
+        "13",
+    )
+
+    (scenario,) = comparison.scenarios
+    assert scenario.schedule == "concurrent"
+    verdicts = _verdicts(comparison)
+    assert verdicts[DELAYED] == "regression", scenario.endpoints
+    assert "regression" not in {v for e, v in verdicts.items() if e != DELAYED}, verdicts
+    assert code == ExitCode.REGRESSION
+    for index in range(4):
+        base, candidate = (read_trial_info(trial_dir(run_dir, "journeys", arm, index)) for arm in ("base", "candidate"))
+        # Both Locusts start together; a measured window is 3 s after a 1 s warm-up, so they overlap.
+        assert abs((base.started_at - candidate.started_at).total_seconds()) < 1.5, (base, candidate)
+    # Each arm still had a fresh service per pair.
+    for arm in ("base", "candidate"):
+        log = (run_dir / "targets" / arm / "service.log").read_text(encoding="utf-8")
+        assert log.count("userservice serve") == 4
+    assert "concurrent pair" in (run_dir / "report.md").read_text(encoding="utf-8")

@@ -175,6 +175,11 @@ def test_the_adjustment_is_chosen_by_the_design_alone() -> None:
     assert (nine.adjustment, ten.adjustment, stored.adjustment) == ("holm", "max-t", "holm")
     default_alpha = compare_scenario("s", *_host_shared_pairs(8, 0.0), mode="ab", settings=SETTINGS, slos=[])
     assert default_alpha.adjustment == "max-t"  # 8 pairs suffice at alpha 5 %
+    # Concurrent arms cancel the host's shared swing: nearly independent tests, where Holm is as strong.
+    together = compare_scenario(
+        "s", *_host_shared_pairs(12, 0.0), mode="ab", settings=strict, slos=[], schedule="concurrent"
+    )
+    assert (together.adjustment, together.schedule) == ("holm", "concurrent")
 
 
 def test_max_t_sizes_the_noise_floor_by_its_own_level() -> None:

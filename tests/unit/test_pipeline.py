@@ -11,7 +11,7 @@ import pytest
 
 from perfci import baselines, pipeline
 from perfci.config import Config, load_config
-from perfci.errors import DataError, ExitCode
+from perfci.errors import ConfigError, DataError, ExitCode
 from perfci.model import Arm, EndpointStats, Environment, Histogram, TrialInfo
 from perfci.summarise import histogram
 
@@ -201,3 +201,30 @@ def test_pair_orders_are_random_per_block_and_reproducible_from_the_seed() -> No
 
 def test_a_single_arm_runs_once_per_trial() -> None:
     assert pipeline.pair_orders(["candidate"], 3, random.Random(0)) == [["candidate"]] * 3
+
+
+def test_a_concurrent_schedule_runs_closed_loop_scenarios_at_once_and_open_ones_interleaved(config: Config) -> None:
+    assert not pipeline.runs_concurrently(config, "journeys")  # interleaved unless asked
+    concurrent = config.model_copy(update={"profile": config.profile.model_copy(update={"ab_schedule": "concurrent"})})
+    assert pipeline.runs_concurrently(concurrent, "journeys")
+    assert not pipeline.runs_concurrently(concurrent, pipeline.OPEN_MODEL_SCENARIO)
+
+
+def test_an_unknown_ab_schedule_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[tool.perfci]\nprofile = "t"\n[tool.perfci.profiles.t]\ntrials = 5\nduration_s = 6\nwarmup_s = 1\n'
+        'users = 8\nspawn_rate = 10\nab_schedule = "parallel"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="ab_schedule"):
+        load_config(path, environ={})
+
+
+def test_the_comparison_records_the_schedule_of_each_ab_scenario(config: Config) -> None:
+    concurrent = config.model_copy(update={"profile": config.profile.model_copy(update={"ab_schedule": "concurrent"})})
+    measured = _measured({"base": _trials("base", 1, 2.0), "candidate": _trials("candidate", 2, 2.0)})
+    options = pipeline.RunOptions(ab_ref="main")
+    for settings, schedule in ((config, "interleaved"), (concurrent, "concurrent")):
+        comparison = pipeline.compare(settings, options, measured, "c" * 40, "b" * 40, _silent)
+        assert [s.schedule for s in comparison.scenarios] == [schedule]

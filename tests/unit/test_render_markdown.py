@@ -63,3 +63,15 @@ def test_fingerprint_follows_verdicts_not_figures() -> None:
         update={"scenarios": [scenario.model_copy(update={"endpoints": [flipped, *scenario.endpoints[1:]]})]}
     )
     assert fingerprint(other) != fingerprint(base)
+
+
+def test_the_comment_names_a_concurrent_schedule_and_max_t_adjustment() -> None:
+    comparison = regression()
+    scenarios = [s.model_copy(update={"schedule": "concurrent", "adjustment": "max-t"}) for s in comparison.scenarios]
+    text = render_comment(comparison.model_copy(update={"scenarios": scenarios}))
+    assert "concurrent pair" in text
+    assert "interleaved pair" not in text
+    assert "max-T over swapped pairs" in text
+    assert "Holm" not in text
+    assert "interleaved pair" in render_comment(comparison)  # the fixture's default: interleaved, Holm
+    assert "Holm-adjusted p" in render_comment(comparison)
