@@ -190,7 +190,7 @@ def _adjust(counted: Sequence[_Test], method: Adjustment, alpha: float) -> tuple
     if method == "holm":
         return stats.holm([t.result.p_value for t in counted]), alpha / len(counted)
     differences = np.array([t.pair_differences for t in counted], dtype=np.float64).T
-    return signflip.maxt_adjusted(differences), signflip.per_test_alpha(differences, alpha)
+    return signflip.maxt(differences, alpha)
 
 
 def _void(result: stats.TestResult) -> bool:
@@ -375,7 +375,6 @@ def noise_floor(endpoint: str, arms: Arms, settings: StatsSettings, test_alpha: 
     """
     cv: dict[str, float] = {}
     mde: dict[str, float] = {}
-    alpha = test_alpha
     for metric in settings.metrics:
         if metric == "error_rate":
             continue  # an absolute difference of fractions; its spread is in the metric's CI
@@ -384,7 +383,7 @@ def noise_floor(endpoint: str, arms: Arms, settings: StatsSettings, test_alpha: 
         if not spreads:
             continue
         cv[metric] = math.sqrt(sum(s**2 for s in spreads) / len(spreads))
-        detectable = _mde(endpoint, metric, arms, logs, alpha=alpha, power=settings.power)
+        detectable = _mde(endpoint, metric, arms, logs, alpha=test_alpha, power=settings.power)
         if detectable is not None:
             mde[metric] = stats.relative(detectable)
     return NoiseFloor(cv=cv, mde=mde)

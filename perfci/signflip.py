@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -70,6 +71,13 @@ def t_statistics(differences: FloatArray, signs: FloatArray) -> FloatArray:
     return np.where(zero_mean, 0.0, t)
 
 
+def maxt(differences: FloatArray, alpha: float) -> tuple[list[float], float]:
+    """`maxt_adjusted` and `per_test_alpha` of the same family, from one pass over the sign patterns."""
+    d = _checked(differences)
+    null = np.abs(t_statistics(d, sign_patterns(d.shape[0])))
+    return _adjusted(null), _per_test_alpha(d, null, alpha)
+
+
 def maxt_adjusted(differences: FloatArray) -> list[float]:
     """Step-down max-T adjusted two-sided p-values, one per column of a (pairs x tests) array.
 
@@ -78,23 +86,8 @@ def maxt_adjusted(differences: FloatArray) -> list[float]:
     controls the family-wise error rate at any alpha when no test's true difference is non-zero (exactly,
     with the patterns enumerated) and, by subset pivotality, for the tests whose hypotheses are true.
     """
-    d = np.asarray(differences, dtype=np.float64)
-    if d.ndim != 2 or d.shape[1] == 0:
-        raise ValueError(f"expected a (pairs x tests) array, got shape {d.shape}")
-    signs = sign_patterns(d.shape[0])
-    null = np.abs(t_statistics(d, signs))
-    observed = null[0]
-    order = np.argsort(-observed, kind="stable")
-    # Column k of `tail_max` is the largest |t| among the tests ranked k and below, per pattern.
-    tail_max = np.maximum.accumulate(null[:, order[::-1]], axis=1)[:, ::-1]
-    # The observed pattern is among the patterns, so every p is at least 1 / patterns; the tolerance
-    # keeps rounding from dropping it.
-    reach = tail_max >= observed[order] * (1 - 1e-9)
-    raw = reach.mean(axis=0)
-    adjusted = np.maximum.accumulate(raw)
-    out = np.empty(d.shape[1])
-    out[order] = np.minimum(adjusted, 1.0)
-    return [float(p) for p in out]
+    d = _checked(differences)
+    return _adjusted(np.abs(t_statistics(d, sign_patterns(d.shape[0]))))
 
 
 def per_test_alpha(differences: FloatArray, alpha: float) -> float:
@@ -104,11 +97,34 @@ def per_test_alpha(differences: FloatArray, alpha: float) -> float:
     with the median degrees of freedom of the family. With perfectly correlated tests this is alpha; with
     independent ones, about alpha / tests (Bonferroni).
     """
-    from scipy import special
+    d = _checked(differences)
+    return _per_test_alpha(d, np.abs(t_statistics(d, sign_patterns(d.shape[0]))), alpha)
 
+
+def _checked(differences: FloatArray) -> FloatArray:
     d = np.asarray(differences, dtype=np.float64)
-    null = np.abs(t_statistics(d, sign_patterns(d.shape[0]))).max(axis=1)
-    critical = float(np.quantile(null, 1 - alpha, method="higher"))
+    if d.ndim != 2 or d.shape[1] == 0:
+        raise ValueError(f"expected a (pairs x tests) array, got shape {d.shape}")
+    return d
+
+
+def _adjusted(null: FloatArray) -> list[float]:
+    """Step-down adjusted p-values from |t| per (pattern, test); row 0 is the data as observed."""
+    observed = null[0]
+    order = np.argsort(-observed, kind="stable")
+    # Column k of `tail_max` is the largest |t| among the tests ranked k and below, per pattern.
+    tail_max = np.maximum.accumulate(null[:, order[::-1]], axis=1)[:, ::-1]
+    # The observed pattern is among the patterns, so every p is at least 1 / patterns; the tolerance
+    # keeps rounding from dropping it.
+    reach = tail_max >= observed[order] * (1 - 1e-9)
+    adjusted = np.maximum.accumulate(reach.mean(axis=0))
+    out = np.empty(null.shape[1])
+    out[order] = np.minimum(adjusted, 1.0)
+    return [float(p) for p in out]
+
+
+def _per_test_alpha(d: FloatArray, null: FloatArray, alpha: float) -> float:
+    critical = float(np.quantile(null.max(axis=1), 1 - alpha, method="higher"))
     if not math.isfinite(critical):
         return alpha / d.shape[1]
     df = float(np.median((~np.isnan(d)).sum(axis=0))) - 1

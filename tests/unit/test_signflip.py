@@ -137,3 +137,10 @@ def test_bad_shapes_and_too_few_pairs_are_refused() -> None:
         signflip.maxt_adjusted(np.zeros(5))
     with pytest.raises(ValueError, match="at least 2 pairs"):
         signflip.maxt_adjusted(np.array([[0.1, np.nan], [0.2, np.nan], [0.1, 0.3]]))
+
+
+def test_one_pass_gives_the_same_p_values_and_level_as_the_two_calls() -> None:
+    rng = np.random.default_rng(12)
+    d = rng.normal(0.0, 0.05, size=(11, 5)) + rng.normal(0, 0.05, size=(11, 1))
+    d[0, 1] = np.nan
+    assert signflip.maxt(d, 0.01) == (signflip.maxt_adjusted(d), signflip.per_test_alpha(d, 0.01))
