@@ -326,6 +326,17 @@ def test_a_shard_keeps_perfcis_exit_code(tmp_path: Path, perfci_exit: int, step_
     assert ("::error::" in result.stdout) == (step_exit != 0)
 
 
+def test_a_shard_that_failed_before_its_run_directory_still_reports_its_exit_code(tmp_path: Path) -> None:
+    job = load(WORKFLOWS / "perf.yml")["jobs"]["shard"]
+    fake = _fake_perfci(tmp_path, 3)
+    fake.write_text("#!/bin/sh\necho 'error: docker is not running' >&2\nexit 3\n")
+    result, outputs = run_step(step(job, id="perf")["run"], tmp_path, {"BASE_SHA": "a" * 40, "SCENARIO": "auth"})
+    assert result.returncode == 0, result.stderr
+    assert outputs == {"exit_code": "3", "run_dir": ""}
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert "steps.perf.outputs.run_dir != ''" in upload["if"]
+
+
 @pytest.mark.parametrize("perfci_exit", [0, 1, 2, 3], ids=["ok", "regression", "usage", "infra"])
 def test_the_merge_fails_the_check_with_perfcis_exit_code(tmp_path: Path, perfci_exit: int) -> None:
     job = load(WORKFLOWS / "perf.yml")["jobs"]["merge"]
