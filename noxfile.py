@@ -5,6 +5,7 @@ Dependencies come from pyproject.toml only; CI calls these sessions so a local r
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -18,8 +19,17 @@ PYTHON = "3.11"
 
 
 def install_perfci(session: nox.Session, *groups: str) -> None:
-    """perfci and the service under test (editable: A/B runs point the service at another checkout)."""
-    session.install("-e", ".", "-e", "./service")
+    """perfci and the service under test (editable: A/B runs point the service at another checkout).
+
+    The workflows set PERFCI_INSTALL_LOCK (requirements/perf.txt): their dependencies then come from that
+    hashed lock alone, and nothing is resolved at install time.
+    """
+    lock = os.environ.get("PERFCI_INSTALL_LOCK")
+    if lock:
+        session.install("--require-hashes", "--no-deps", "-r", lock)
+        session.install("--no-deps", "--no-build-isolation", "-e", ".", "-e", "./service")
+    else:
+        session.install("-e", ".", "-e", "./service")
     for group in groups:
         session.install(*nox.project.dependency_groups(PYPROJECT, group))
 

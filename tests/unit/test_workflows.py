@@ -621,6 +621,22 @@ def test_the_tools_lock_pins_nox_and_uv_as_pyproject_does() -> None:
         assert pins[name.lower()] == version
 
 
+def test_the_measuring_lock_covers_perfci_and_the_service() -> None:
+    pins = _locked(ROOT / "requirements" / "perf.txt")
+    service = tomllib.loads((ROOT / "service" / "pyproject.toml").read_text())
+    for requirement in [*PYPROJECT["project"]["dependencies"], *service["project"]["dependencies"], "setuptools"]:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement)[0].lower().replace("_", "-")  # type: ignore[index]
+        assert name in pins, f"{name} is missing from requirements/perf.txt: regenerate it (command in its header)"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_measuring_sessions_install_from_the_lock(path: Path) -> None:
+    for name, job in load(path)["jobs"].items():
+        runs = " ".join(s.get("run", "") for s in job.get("steps", []))
+        if re.search(r"nox -s (perf|baseline)\b", runs):
+            assert job["env"]["PERFCI_INSTALL_LOCK"] == "requirements/perf.txt", name
+
+
 def test_dependabot_updates_actions_and_python_pins() -> None:
     config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
     assert config["version"] == 2
