@@ -280,12 +280,19 @@ def test_the_scenarios_come_from_the_config_once(tmp_path: Path) -> None:
     assert json.loads(outputs["scenarios"]) == PYPROJECT["tool"]["perfci"]["scenarios"]
 
 
-@pytest.mark.parametrize("scenarios", [[], ["ok", "bad name; rm -rf /"], ["x" * 65]], ids=["none", "shell", "long"])
-def test_the_plan_refuses_scenario_names_unfit_for_artifacts(tmp_path: Path, scenarios: list[str]) -> None:
+@pytest.mark.parametrize(
+    "config",
+    ["[tool.perfci]\nscenarios = []", 'scenarios = ["ok", "bad name; rm -rf /"]', f'scenarios = ["{"x" * 65}"]', ""],
+    ids=["none", "shell", "long", "missing"],
+)
+def test_the_plan_refuses_scenario_lists_unfit_for_shards(tmp_path: Path, config: str) -> None:
     script = step(load(WORKFLOWS / "perf.yml")["jobs"]["plan"], id="scenarios")["run"]
-    (tmp_path / "pyproject.toml").write_text(f"[tool.perfci]\nscenarios = {json.dumps(scenarios)}\n")
+    if config.startswith("scenarios"):
+        config = "[tool.perfci]\n" + config
+    (tmp_path / "pyproject.toml").write_text(config + "\n")
     result, outputs = run_step(script, tmp_path, {})
     assert result.returncode != 0
+    assert "::error::" in result.stderr
     assert "scenarios" not in outputs
 
 
