@@ -258,6 +258,14 @@ def test_check_run_carries_the_conclusion(github: FakeGitHub) -> None:
     assert github.check_runs[0]["details_url"].startswith("https://github.com/acme/users/actions/runs/")
 
 
+def test_check_run_is_posted_again_after_a_server_error(github: FakeGitHub) -> None:
+    github.faults.append(Fault("POST", r"/check-runs$", 502, times=2))
+    outcome = CheckRunPublisher(settings(github, head_sha=SHA)).publish(publication())
+    assert outcome.action == "created"
+    assert len(github.calls("POST", r"/check-runs$")) == 3
+    assert [r["conclusion"] for r in github.check_runs] == ["failure"]
+
+
 def test_check_run_without_permission_says_checks_write(github: FakeGitHub) -> None:
     github.faults.append(
         Fault("POST", r"/check-runs$", 403, body={"message": "Resource not accessible by integration"})
