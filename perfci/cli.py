@@ -132,6 +132,7 @@ def cmd_comment(args: argparse.Namespace) -> int:
         mode=args.mode,
         api_url=args.api_url,
         check=args.check,
+        trusted_run_dir=args.run_dir,
     )
 
 
@@ -166,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
 
     comment = sub.add_parser("comment", help="post or update the PR comment from a run or artifact")
-    comment.add_argument("source", type=Path, help="run directory, artifact folder or comparison.json")
+    comment.add_argument("source", type=Path, help="artifact folder, zip or comparison.json (--run-dir: a run)")
     comment.add_argument("--repo", default=os.environ.get("GITHUB_REPOSITORY"), help="OWNER/NAME")
     target = comment.add_mutually_exclusive_group()
     target.add_argument("--pr", type=int, help="pull request number")
@@ -174,6 +175,9 @@ def _parser() -> argparse.ArgumentParser:
     comment.add_argument("--mode", choices=["always", "on-change", "never"], default="always")
     comment.add_argument("--api-url", default=os.environ.get("GITHUB_API_URL", "https://api.github.com"))
     comment.add_argument("--check", action="store_true", help="also create a check run with the verdict")
+    comment.add_argument(
+        "--run-dir", action="store_true", help="SOURCE is a run directory written here (else: validated artifact)"
+    )
     comment.set_defaults(handler=cmd_comment)
 
     for name in ("stress", "trends", "calibrate", "report-doc"):

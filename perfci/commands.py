@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +24,6 @@ from perfci.publish import (
     publish_all,
 )
 from perfci.render.markdown import render_comment, render_job_summary
-from perfci.render.terminal import render_terminal
 from perfci.results import atomic_write, latest_run, read_comparison
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 def _say(message: str) -> None:
@@ -51,6 +54,8 @@ def write_report_files(run_dir: Path, comparison: Comparison) -> list[Path]:
 
 def finish_run(run_dir: Path, comparison: Comparison) -> int:
     """After a run: reports on disk, the table on the terminal, the job summary in Actions; the exit code."""
+    from perfci.render.terminal import render_terminal
+
     reports = write_report_files(run_dir, comparison)
     print(render_terminal(comparison))
     JobSummaryPublisher.from_environment().publish(Publication(comparison, render_job_summary(comparison)))
@@ -69,6 +74,8 @@ def refresh_baselines(config: Config, options: RunOptions) -> int:
 
 
 def print_summary(run_dir: Path | None, runs_dir: str) -> int:
+    from perfci.render.terminal import render_terminal
+
     comparison = read_comparison(_run_dir(run_dir, runs_dir))
     print(render_terminal(comparison))
     return int(ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
@@ -90,17 +97,18 @@ def post_comment(
     mode: str,
     api_url: str,
     check: bool,
+    trusted_run_dir: bool = False,
 ) -> int:
-    """Post or update the sticky comment from a run directory, a downloaded artifact or a comparison.json."""
+    """Post or update the sticky comment from a downloaded artifact (validated) or, when `trusted_run_dir`
+    says so, from a run directory this machine wrote."""
     from perfci.artifact import load_artifact
 
-    # A run directory is our own output; anything else (a downloaded artifact) is untrusted and validated.
-    is_run_dir = source.is_dir() and (source / "run.json").is_file()
-    comparison = read_comparison(source) if is_run_dir else load_artifact(source).comparison
-    run_url = _actions_run_url()
-    if run_url:
-        # Links are ours to set: an artifact's own URLs are untrusted data.
-        comparison = comparison.model_copy(update={"run_url": run_url, "report_url": f"{run_url}#artifacts"})
+    # Only the caller knows where `source` came from: a folder's contents (a run.json, say) must not decide
+    # whether it is trusted, since a PR's artifact can hold anything. Untrusted is the default.
+    comparison = read_comparison(source) if trusted_run_dir else load_artifact(source).comparison
+    # Links are ours to set: an artifact's own URLs are untrusted data.
+    run_url, report_url = actions_links(os.environ)
+    comparison = comparison.model_copy(update={"run_url": run_url, "report_url": report_url})
     settings = GitHubSettings.from_environment(repository=repository, pr_number=pr_number, head_sha=head_sha)
     if api_url:
         settings = GitHubSettings(**{**settings.__dict__, "api_url": api_url.rstrip("/")})
@@ -112,12 +120,21 @@ def post_comment(
     return int(ExitCode.OK)
 
 
-def _actions_run_url() -> str | None:
-    import os
+def actions_links(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The measuring run's page and its report artifact, or (None, None) outside GitHub Actions.
 
-    server, repo, run_id = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
-    target_run = os.environ.get("PERFCI_REPORT_RUN_ID", run_id)  # the workflow_run that measured, if given
-    return f"{server}/{repo}/actions/runs/{target_run}" if server and repo and target_run else None
+    In the workflow_run job GITHUB_RUN_ID is the comment job's own run; PERFCI_REPORT_RUN_ID names the run
+    that measured, and PERFCI_REPORT_ARTIFACT_ID its report artifact (without it the link goes to the run
+    page's artifact list).
+    """
+    server, repo = environ.get("GITHUB_SERVER_URL"), environ.get("GITHUB_REPOSITORY")
+    run_id = environ.get("PERFCI_REPORT_RUN_ID") or environ.get("GITHUB_RUN_ID")
+    if not (server and repo and run_id and _DIGITS.fullmatch(run_id)):
+        return None, None
+    run_url = f"{server.rstrip('/')}/{repo}/actions/runs/{run_id}"
+    artifact_id = environ.get("PERFCI_REPORT_ARTIFACT_ID", "")
+    report_url = f"{run_url}/artifacts/{artifact_id}" if _DIGITS.fullmatch(artifact_id) else f"{run_url}#artifacts"
+    return run_url, report_url
 
 
 def stress(config: Config, args: argparse.Namespace) -> int:

@@ -19,7 +19,11 @@ _HTML_SPECIAL = re.compile("[&<>\"']")
 _MENTION = re.compile(r"([@#])(?=[A-Za-z0-9])")
 # Bare URLs are auto-linked; an entity for the colon keeps the text but not the link.
 _AUTOLINK = re.compile(r"(?i)(?<=[a-z])://|\bwww\.")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# Control characters and line separators, plus the bidirectional controls (embeddings, overrides, isolates
+# and marks): they can make a name read backwards, so what a reviewer sees is not what the text says.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+# GitHub renders $...$ and $$...$$ as math; an entity keeps the dollar sign and loses the delimiter.
+_DOLLAR = "&#36;"
 ZERO_WIDTH_SPACE = "\u200b"
 
 
@@ -43,12 +47,12 @@ def _no_autolink(text: str) -> str:
 
 def markdown_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     """Untrusted text for a Markdown table cell, heading, list item or <summary>: one line, inert."""
-    flat = _MARKDOWN_PUNCTUATION.sub(r"\\\1", _neutral(text, limit)).replace("|", "&#124;")
+    flat = _MARKDOWN_PUNCTUATION.sub(r"\\\1", _neutral(text, limit)).replace("|", "&#124;").replace("$", _DOLLAR)
     return _no_autolink(flat)
 
 
 # Inside <code> backslashes are shown literally, so the Markdown specials become entities instead.
-_CODE_ENTITIES = {c: f"&#{ord(c)};" for c in "|`*_[]~\\"}
+_CODE_ENTITIES = {c: f"&#{ord(c)};" for c in "|`*_[]~\\$"}
 
 
 def code_text(text: str, limit: int = MAX_TEXT_CHARS) -> str:

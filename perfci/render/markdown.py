@@ -43,7 +43,10 @@ TOP_QUERIES = 5
 QUERY_CHANGE_WORTH_SHOWING = 0.10
 # A ref is shown in a shell command only when it cannot carry shell syntax (git allows backticks and $).
 _SAFE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
-_SAFE_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/+-]*)?(\?[A-Za-z0-9=&._%-]*)?$")
+# A fragment is allowed: the report link ends in #artifacts when the artifact's own id is unknown.
+_SAFE_URL = re.compile(
+    r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/+-]*)?(\?[A-Za-z0-9=&._%-]*)?(#[A-Za-z0-9._-]*)?$"
+)
 
 
 @dataclass(frozen=True)

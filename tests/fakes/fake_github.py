@@ -34,6 +34,8 @@ class Fault:
     times: int = 1
     body: dict[str, Any] = field(default_factory=lambda: {"message": "fault"})
     headers: dict[str, str] = field(default_factory=dict)
+    # Carry the request out, then answer with the fault: GitHub can create a comment and still answer 502.
+    after_success: bool = False
 
 
 @dataclass
@@ -41,6 +43,8 @@ class PullRequest:
     number: int
     head_sha: str
     state: str = "open"
+    head_repository: str | None = "acme/users"  # None: the fork was deleted
+    head_ref: str = "feature"
 
 
 class FakeGitHub:
@@ -88,6 +92,8 @@ class FakeGitHub:
             for fault in self.faults:
                 if fault.times > 0 and fault.method == method and re.search(fault.path_pattern, route):
                     fault.times -= 1
+                    if fault.after_success:
+                        self._route(method, route, path, body)
                     return fault.status, fault.body, fault.headers
             return self._route(method, route, path, body)
 
@@ -141,7 +147,11 @@ class FakeGitHub:
             "number": pull.number,
             "state": pull.state,
             "url": f"{self.url}/repos/{self.repository}/pulls/{pull.number}",
-            "head": {"sha": pull.head_sha, "ref": "feature"},
+            "head": {
+                "sha": pull.head_sha,
+                "ref": pull.head_ref,
+                "repo": None if pull.head_repository is None else {"full_name": pull.head_repository},
+            },
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,6 +109,33 @@ def test_never_mode_makes_no_request(github: FakeGitHub) -> None:
 
 
 @pytest.mark.parametrize("miss_commit_endpoint", [False, True], ids=["commit-pulls", "open-pulls-fallback"])
+def test_two_prs_on_one_commit_are_told_apart_by_head_repository_and_branch(
+    github: FakeGitHub, miss_commit_endpoint: bool
+) -> None:
+    github.commit_pulls_miss = miss_commit_endpoint
+    github.pulls.insert(0, PullRequest(number=5, head_sha=SHA, head_repository="mallory/users", head_ref="feature"))
+    github.pulls.append(PullRequest(number=9, head_sha=SHA, head_repository="acme/users", head_ref="other"))
+    chosen = settings(github, pr_number=None, head_sha=SHA, head_repository="acme/users", head_branch="feature")
+    assert GitHubCommentPublisher(chosen).publish(publication()).detail == "PR #7"
+    assert set(github.comments) == {7}
+
+
+def test_two_prs_on_one_commit_without_head_details_is_an_error_not_a_guess(github: FakeGitHub) -> None:
+    github.pulls.append(PullRequest(number=9, head_sha=SHA, head_repository="mallory/users"))
+    with pytest.raises(PublishError, match="#7, #9") as caught:
+        GitHubCommentPublisher(settings(github, pr_number=None, head_sha=SHA)).publish(publication())
+    assert "PERFCI_HEAD_REPOSITORY" in caught.value.hint
+    assert github.comments == {}
+
+
+def test_a_pr_from_a_deleted_fork_is_not_the_measured_one(github: FakeGitHub) -> None:
+    github.pulls[0].head_repository = None
+    chosen = settings(github, pr_number=None, head_sha=SHA, head_repository="acme/users", head_branch="feature")
+    with pytest.raises(PublishError, match="from acme/users:feature"):
+        GitHubCommentPublisher(chosen).publish(publication())
+
+
+@pytest.mark.parametrize("miss_commit_endpoint", [False, True], ids=["commit-pulls", "open-pulls-fallback"])
 def test_pr_is_found_from_the_head_sha(github: FakeGitHub, miss_commit_endpoint: bool) -> None:
     github.pulls.insert(0, PullRequest(number=3, head_sha="1" * 40))
     github.commit_pulls_miss = miss_commit_endpoint
@@ -127,8 +155,65 @@ def test_server_errors_are_retried(github: FakeGitHub) -> None:
     github.faults.append(Fault("POST", r"/issues/7/comments", 503, times=1))
     outcome = GitHubCommentPublisher(settings(github)).publish(publication())
     assert outcome.action == "created"
-    assert len(github.calls("GET", r"/issues/7/comments")) == 3
+    # Two GETs retried, one that finds no comment, one look after the failed POST before it is sent again.
+    assert len(github.calls("GET", r"/issues/7/comments")) == 4
     assert len(github.calls("POST", r"/issues/7/comments")) == 2
+    assert len(github.comments[7]) == 1
+
+
+def test_a_post_that_github_carried_out_but_answered_502_is_not_repeated(github: FakeGitHub) -> None:
+    github.faults.append(Fault("POST", r"/issues/7/comments", 502, after_success=True))
+    outcome = GitHubCommentPublisher(settings(github)).publish(publication())
+    assert outcome.action == "created"
+    assert len(github.calls("POST", r"/issues/7/comments")) == 1
+    assert len(github.comments[7]) == 1
+
+
+def test_a_post_whose_answer_was_lost_after_another_run_commented_updates_that_comment(github: FakeGitHub) -> None:
+    github.faults.append(Fault("POST", r"/issues/7/comments", 504, after_success=True))
+    first = regression()
+    GitHubCommentPublisher(settings(github)).publish(publication(first))
+    github.comments[7][0]["body"] = render_comment(all_clear())  # as if a concurrent run had written it
+    github.faults.append(Fault("POST", r"/issues/7/comments", 504, after_success=True))
+    outcome = GitHubCommentPublisher(settings(github)).publish(publication(first))
+    assert outcome.action == "updated"
+    assert len(github.comments[7]) == 1
+    assert github.comments[7][0]["body"] == render_comment(first)
+
+
+def test_a_429_without_retry_after_is_retried(github: FakeGitHub) -> None:
+    github.faults.append(Fault("GET", r"/issues/7/comments", 429, body={"message": "Too many requests"}))
+    github.faults.append(Fault("POST", r"/issues/7/comments", 429, body={"message": "Too many requests"}))
+    assert GitHubCommentPublisher(settings(github)).publish(publication()).action == "created"
+    assert len(github.calls("POST", r"/issues/7/comments")) == 2
+    assert len(github.comments[7]) == 1
+
+
+def test_a_primary_rate_limit_longer_than_the_cap_fails_fast_with_a_rate_limit_hint(github: FakeGitHub) -> None:
+    reset = str(int(time.time()) + 3600)
+    github.faults.append(
+        Fault(
+            "GET",
+            r"/issues/7/comments",
+            403,
+            body={"message": "API rate limit exceeded for installation ID 1."},
+            headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
+        )
+    )
+    started = time.monotonic()
+    with pytest.raises(PublishError, match="rate limit") as caught:
+        GitHubCommentPublisher(settings(github, max_rate_limit_wait_s=1.0)).publish(publication())
+    assert time.monotonic() - started < 10
+    assert "permissions" in caught.value.hint
+    assert "grant" not in caught.value.hint
+    assert caught.value.exit_code == ExitCode.INFRASTRUCTURE
+
+
+def test_rate_limits_that_outlast_the_retries_do_not_blame_permissions(github: FakeGitHub) -> None:
+    github.faults.append(Fault("GET", r"/issues/7/comments", 429, times=100, body={"message": "Too many"}))
+    with pytest.raises(PublishError, match="rate-limiting") as caught:
+        GitHubCommentPublisher(settings(github, retries=2)).publish(publication())
+    assert "grant" not in caught.value.hint
 
 
 def test_secondary_rate_limit_is_waited_out(github: FakeGitHub) -> None:
@@ -173,6 +258,14 @@ def test_check_run_carries_the_conclusion(github: FakeGitHub) -> None:
     assert github.check_runs[0]["details_url"].startswith("https://github.com/acme/users/actions/runs/")
 
 
+def test_check_run_is_posted_again_after_a_server_error(github: FakeGitHub) -> None:
+    github.faults.append(Fault("POST", r"/check-runs$", 502, times=2))
+    outcome = CheckRunPublisher(settings(github, head_sha=SHA)).publish(publication())
+    assert outcome.action == "created"
+    assert len(github.calls("POST", r"/check-runs$")) == 3
+    assert [r["conclusion"] for r in github.check_runs] == ["failure"]
+
+
 def test_check_run_without_permission_says_checks_write(github: FakeGitHub) -> None:
     github.faults.append(
         Fault("POST", r"/check-runs$", 403, body={"message": "Resource not accessible by integration"})
@@ -210,5 +303,9 @@ def test_settings_from_environment() -> None:
     built = GitHubSettings.from_environment(head_sha=SHA, environ=env)
     assert built.api_url == "https://ghe.example/api/v3"
     assert built.repository == "acme/users"
+    assert (built.head_repository, built.head_branch) == (None, None)
+    env |= {"PERFCI_HEAD_REPOSITORY": "fork/users", "PERFCI_HEAD_BRANCH": "fix"}
+    built = GitHubSettings.from_environment(head_sha=SHA, environ=env)
+    assert (built.head_repository, built.head_branch) == ("fork/users", "fix")
     with pytest.raises(PublishError, match="GITHUB_TOKEN"):
         GitHubSettings.from_environment(pr_number=1, environ={"GITHUB_REPOSITORY": "acme/users"})

@@ -36,8 +36,13 @@ HOSTILE = st.sampled_from(
         "_",
         "~~",
         "\u2028",
+        "$x$",
+        "$$",
+        "\u202e",
+        "\u2066",
     ]
 )
+BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 UNTRUSTED = st.lists(st.one_of(HOSTILE, st.text(max_size=8)), max_size=8).map("".join)
 
 
@@ -106,6 +111,8 @@ def test_untrusted_text_keeps_the_comment_intact(names: list[str], error: str, l
     # The only links are perfci's own; none are added by untrusted text.
     assert "](" not in outside.replace("\\](", "")
     assert not re.search(r"https?://", outside)
+    assert "$" not in outside, "GitHub would render $...$ as math"
+    assert not BIDI.search(text)
     # Our own HTML structure survives: every <details> is closed.
     assert outside.count("<details>") == outside.count("</details>")
     assert text.count("<!--") == 2  # the sticky marker and the fingerprint, nothing smuggled in
@@ -119,6 +126,8 @@ def test_markdown_text_is_one_line_without_raw_specials(text: str) -> None:
     assert "|" not in escaped.replace("&#124;", "")
     assert "<" not in escaped
     assert ">" not in escaped
+    assert "$" not in escaped
+    assert not BIDI.search(escaped)
 
 
 @given(UNTRUSTED)
@@ -128,6 +137,8 @@ def test_code_text_cannot_close_its_code_element(text: str) -> None:
     assert "<" not in inner
     assert "`" not in inner
     assert "|" not in inner
+    assert "$" not in inner
+    assert not BIDI.search(inner)
 
 
 @given(UNTRUSTED)
@@ -143,3 +154,6 @@ def test_escaped_text_stays_readable() -> None:
     assert markdown_text("[x](y)") == "\\[x\\](y)"
     assert markdown_text("line\nbreak") == "line break"
     assert code_text("main@abc1234") == "<code>main@abc1234</code>"
+    assert markdown_text("costs $5 or $6") == "costs &#36;5 or &#36;6"  # no $...$ math
+    assert markdown_text("abc\u202edcba") == "abc dcba"  # no right-to-left override
+    assert code_text("a$b\u2066c") == "<code>a&#36;b c</code>"

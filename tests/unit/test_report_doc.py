@@ -296,7 +296,7 @@ def test_database_section_on_sqlite_and_on_postgresql() -> None:
     )
     assert "| journeys | 1200 | 3 | 99.0 % | 5000 | 100 | 0 | 0 |" in postgres
     assert (
-        "<code>SELECT users.id, users.email FROM users WHERE users.email = $1</code> | 900 | 0.42 ms | 378 ms"
+        "<code>SELECT users.id, users.email FROM users WHERE users.email = &#36;1</code> | 900 | 0.42 ms | 378 ms"
         in postgres
     )
 
