@@ -160,7 +160,7 @@ class BaselineEndpoint(Frozen):
 
 
 class Baseline(Frozen):
-    """`baselines/<scenario>.json`: main's per-trial statistics for one scenario."""
+    """`baselines/<testbed id>/<scenario>.json`: main's per-trial statistics for one scenario on one testbed."""
 
     schema_version: int = SCHEMA_VERSION
     scenario: str
@@ -172,7 +172,7 @@ class Baseline(Frozen):
 
 
 class HistoryLine(Frozen):
-    """One line of `baselines/history/<scenario>.jsonl`: a summary per refresh of main."""
+    """One line of `baselines/<testbed id>/history/<scenario>.jsonl`: a summary per refresh of main."""
 
     schema_version: int = SCHEMA_VERSION
     scenario: str
@@ -305,6 +305,9 @@ class Comparison(Frozen):
     alpha: float
     power: float
     scenarios: list[ScenarioComparison]
+    # Set when the only stored baseline belongs to another testbed: "measured on X; this is Y". The run
+    # then shows both sets of figures without verdicts (perfci/testbed.py).
+    not_comparable: str | None = None
     run_url: str | None = None
     report_url: str | None = None
 

@@ -18,7 +18,7 @@ from typing import Literal
 
 import pandas as pd
 
-from perfci import analyse, baselines, gitrefs
+from perfci import analyse, baselines, gitrefs, testbed
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
@@ -61,6 +61,7 @@ class RunOptions:
 
     label: str = "run"
     ab_ref: str | None = None  # same-machine A/B against this git ref
+    base_label: str | None = None  # how reports name the base arm (default: "<ab_ref>@<commit>")
     base_env: Mapping[str, str] = field(default_factory=dict)  # service env for the base arm only
     candidate_env: Mapping[str, str] = field(default_factory=dict)
     order_seed: int | None = None  # seeds the random arm order of each block of two pairs
@@ -104,8 +105,8 @@ def exit_code_for(comparison: Comparison) -> ExitCode:
 def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
     if not options.ab_ref:
         # A corrupt or newer-schema baseline is a usage error: say so before minutes of load, not after.
-        for scenario in config.scenarios:
-            baselines.load_baseline(config.baselines_dir, scenario)
+        # Every testbed's file is checked, since which one applies is known only once the target is up.
+        baselines.check_baselines(config.baselines_dir, config.scenarios)
     run_dir = new_run_dir(config.runs_dir, options.label)
     say(f"perfci: run directory {run_dir}")
     candidate_commit = gitrefs.head_commit(config.project_root)
@@ -138,7 +139,7 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
 
 
 def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutcome:
-    """Measure this commit and write baselines/<scenario>.json and a history line per scenario.
+    """Measure this commit and write this testbed's baselines/<testbed id>/<scenario>.json and history lines.
 
     The comparison is made against the previous baseline before it is replaced, so the log shows what
     the refresh changed.
@@ -148,6 +149,7 @@ def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutco
     measured_env = outcome.comparison.candidate.environment
     assert measured_env is not None
     written: list[Path] = []
+    home = baselines.testbed_home(config.baselines_dir, measured_env)
     for scenario in config.scenarios:
         infos = [read_trial_info(d) for d in trial_dirs(outcome.run_dir, scenario, "candidate")]
         histograms = {
@@ -165,8 +167,8 @@ def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutco
             environment=measured_env,
             git_commit=commit,
         )
-        written.append(baselines.write_baseline(config.baselines_dir, stored))
-        written.append(baselines.append_history(config.baselines_dir, baselines.history_line(stored)))
+        written.append(baselines.write_baseline(home, stored))
+        written.append(baselines.append_history(home, baselines.history_line(stored)))
     return BaselineOutcome(outcome.run_dir, outcome.comparison, written)
 
 
@@ -340,6 +342,7 @@ def compare(
     """A/B when both arms ran here; else against the stored baseline; else absolute figures and SLOs."""
     scenarios: list[ScenarioComparison] = []
     base_info: ArmInfo | None = None
+    not_comparable: str | None = None
     modes: set[str] = set()
     for scenario, arms in measured.trials.items():
         candidate = [t.endpoints for t in arms["candidate"]]
@@ -359,22 +362,26 @@ def compare(
                 schedule="concurrent" if runs_concurrently(config, scenario) else "interleaved",
             )
             base_info = ArmInfo(
-                label=f"{options.ab_ref}@{(base_commit or '')[:7]}",
+                label=options.base_label or f"{options.ab_ref}@{(base_commit or '')[:7]}",
                 ref=options.ab_ref,
                 commit=base_commit,
                 environment=measured.environment,
             )
         else:
-            stored = baselines.load_baseline(config.baselines_dir, scenario)
+            stored, elsewhere = baselines.choose_baseline(config.baselines_dir, scenario, measured.environment)
+            if elsewhere is not None:
+                # Only another testbed's record: figures side by side, never verdicts.
+                not_comparable = testbed.not_comparable_reason(elsewhere.environment, measured.environment)
+                base_info = _stored_arm(elsewhere)
+                result = not_comparable_scenario(config, scenario, elsewhere, candidate, measured, flags)
+                say(f"perfci: {result.notes[0]}")
+                modes.add(result.mode)
+                scenarios.append(result)
+                continue
             if stored is None:
                 say(f"perfci: {baselines.missing_note(scenario)}")
             else:
-                base_info = ArmInfo(
-                    label=f"main@{stored.git_commit[:7]}",
-                    commit=stored.git_commit,
-                    created_at=stored.created_at,
-                    environment=stored.environment,
-                )
+                base_info = _stored_arm(stored)
             result = analyse.compare_scenario(
                 scenario,
                 list(_baseline_trials(stored)) if stored else None,
@@ -406,6 +413,7 @@ def compare(
         alpha=config.statistics.alpha,
         power=config.statistics.power,
         scenarios=scenarios,
+        not_comparable=not_comparable if mode == "none" else None,
     )
 
 
@@ -454,6 +462,61 @@ def _one_trial(
 def _histograms(windows: list[pd.DataFrame]) -> dict[str, Histogram]:
     pooled = pd.concat(windows, ignore_index=True)
     return {str(e): histogram(g["latency_ms"]) for e, g in pooled.groupby("endpoint", observed=True)}
+
+
+def _stored_arm(stored: Baseline) -> ArmInfo:
+    return ArmInfo(
+        label=f"main@{stored.git_commit[:7]}",
+        commit=stored.git_commit,
+        created_at=stored.created_at,
+        environment=stored.environment,
+    )
+
+
+def not_comparable_scenario(
+    config: Config,
+    scenario: str,
+    stored: Baseline,
+    candidate: list[dict[str, EndpointStats]],
+    measured: Measured,
+    flags: Sequence[str] = (),
+) -> ScenarioComparison:
+    """A stored baseline of another testbed beside this run: both sets of figures, SLOs, and no verdicts.
+
+    Its trials were measured on another machine (or kernel, Python, target kind, idle policy): the
+    difference between the two is mostly the machine, so judging it would blame or credit the code for it.
+    """
+    reason = testbed.not_comparable_reason(stored.environment, measured.environment)
+    note = (
+        f"no baseline for {scenario} on this testbed ({testbed.testbed_id(measured.environment)}); another "
+        f"testbed's is not comparable ({reason}): shown beside this run, not judged. To compare on this machine run "
+        f"`{testbed.SAME_MACHINE_COMMAND}`"
+    )
+    result = analyse.compare_scenario(
+        scenario,
+        None,
+        candidate,
+        mode="none",
+        settings=config.statistics,
+        slos=config.slos,
+        candidate_histograms=measured.histograms[scenario]["candidate"],
+        flags=flags,
+        notes=[note],
+    )
+    trials = list(_baseline_trials(stored))
+    side_by_side = [
+        e.model_copy(
+            update={
+                "base_stats": analyse.median_stats([t[e.endpoint] for t in trials if e.endpoint in t]),
+                "base_histogram": stored.endpoints[e.endpoint].histogram,
+            }
+        )
+        if e.endpoint in stored.endpoints and stored.endpoints[e.endpoint].trials
+        else e
+        for e in result.endpoints
+    ]
+    differences = analyse.environment_differences(stored.environment, measured.environment)
+    return result.model_copy(update={"endpoints": side_by_side, "environment_differences": differences})
 
 
 def _baseline_trials(stored: Baseline) -> Iterator[dict[str, EndpointStats]]:

@@ -28,6 +28,9 @@ spawn_rate = 1
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "pyproject.toml").write_text(CONFIG, encoding="utf-8")
+    corrupt = tmp_path / "corrupt" / "amd-epyc-2c-process-0e7541ee" / "journeys.json"
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_text("{oops", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     for variable in ("PERFCI_PROFILE", "PERFCI_TARGET", "PERFCI_SCENARIOS", "GITHUB_STEP_SUMMARY"):
         monkeypatch.delenv(variable, raising=False)
@@ -58,6 +61,14 @@ def exit_code(argv: list[str]) -> int:
         pytest.param(["run", "--scenario", "nope"], 2, "unknown scenario", id="unknown-scenario"),
         pytest.param(["run", "--trials", "0"], 2, "profile.trials (the command line)", id="zero-trials"),
         pytest.param(["summary"], 2, "no perfci runs", id="summary-without-runs"),
+        pytest.param(["run"], 2, "is not a git checkout, so there is no main", id="default-ab-outside-git"),
+        pytest.param(["run", "--ab", "main", "--against-baseline"], 2, "not allowed with", id="ab-and-baseline"),
+        pytest.param(
+            ["run", "--against-baseline", "--baselines-dir", "corrupt"],
+            2,
+            "corrupt/amd-epyc-2c-process-0e7541ee/journeys.json is not valid JSON",
+            id="corrupt-baseline-of-another-testbed",
+        ),
         pytest.param(["frobnicate"], 2, "invalid choice", id="unknown-command"),
     ],
 )
