@@ -98,6 +98,10 @@ class TrialInfo(Frozen):
     started_at: datetime
     warmup_s: float
     duration_s: float  # the measured window, after warm-up
+    # The trial's t0 (Locust's test start, epoch seconds) and its measured window on the wall clock. Two
+    # concurrent arms share one window: from the later arm's t0 plus warm-up to the earlier arm's end.
+    t0_epoch: float | None = None
+    window_epoch: tuple[float, float] | None = None
     users: int
     target_rps: float | None = None  # open model only
     achieved_rps: float

@@ -24,7 +24,7 @@ from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
 from perfci.errors import ExitCode, LoadError
 from perfci.findings import with_run_measurements
-from perfci.load import TrialSpec, run_trial
+from perfci.load import TrialSpec, common_window, run_trial
 from perfci.model import (
     Arm,
     ArmInfo,
@@ -277,7 +277,9 @@ def _concurrent_pair(
         except BaseException:
             stop.set()  # Ctrl-C or SIGTERM reached this thread only: end both trials now, not at their end
             raise
-    return {arm: futures[arm].result() for arm in sorted(order)}
+    measured = {arm: futures[arm].result() for arm in sorted(order)}
+    # Both arms are judged over one wall-clock window (the later start plus warm-up to the earlier end).
+    return common_window({arm: (info, trial_dir(run_dir, scenario, arm, index)) for arm, (info, _) in measured.items()})
 
 
 class Services:
