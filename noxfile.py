@@ -45,7 +45,7 @@ def stress(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def calibrate(session: nox.Session) -> None:
-    """Measure the detector: A/A false alarms and detection of injected regressions."""
+    """Measure the detector: A/A false alarms and injected regressions; `-- --grow-pool`, `-- --from-pool`."""
     install_perfci(session)
     session.run("perfci", "calibrate", *session.posargs)
 

@@ -199,7 +199,10 @@ def _parser() -> argparse.ArgumentParser:
         extra.add_argument("--no-progress", action="store_true")
         extra.add_argument("--runs", type=int, default=10, help="calibrate: comparisons per case")
         extra.add_argument("--case", action="append", dest="cases", help="calibrate: only this case (repeatable)")
-        extra.add_argument("--testbed", help="trends: only this testbed (a folder name under baselines/)")
+        extra.add_argument("--testbed", help="trends, calibrate --from-pool: only this testbed (its id)")
+        extra.add_argument("--grow-pool", action="store_true", help="calibrate: add one A/A run to calibration/pool")
+        extra.add_argument("--from-pool", action="store_true", help="calibrate: estimate rates from the A/A pool")
+        extra.add_argument("--note", help="calibrate --grow-pool: what else the machine was doing")
         extra.add_argument(
             "--model", choices=["closed", "open"], default="closed", help="stress: raise users or arrival rate"
         )

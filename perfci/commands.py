@@ -169,8 +169,12 @@ def trends(config: Config, args: argparse.Namespace) -> int:
 
 
 def calibrate(config: Config, args: argparse.Namespace) -> int:
-    from perfci.calibrate import run_calibration
+    from perfci.calibrate import estimate_from_pool, grow_pool, run_calibration
 
+    if args.grow_pool:
+        return grow_pool(config, say=_say, note=args.note or "", progress=not args.no_progress)
+    if args.from_pool:
+        return estimate_from_pool(config, testbed=args.testbed, say=_say)
     return run_calibration(config, runs=args.runs, say=_say, case_names=args.cases, progress=not args.no_progress)
 
 
