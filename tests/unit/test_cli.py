@@ -122,3 +122,24 @@ def test_newer_schema_is_refused(project: Path, capsys: pytest.CaptureFixture[st
     (directory / COMPARISON_FILE).write_text(text.replace('"mode"', '"new_field": 1, "mode"'), encoding="utf-8")
     assert main(["summary", str(directory)]) == 2
     assert "schema version 99" in capsys.readouterr().err
+
+
+def test_trends_read_one_testbed_at_a_time(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    committed = Path(__file__).resolve().parents[2] / "baselines" / "amd-epyc-2c-process-0e7541ee" / "history"
+    for testbed in ("cpu-a-2c-process-11111111", "cpu-b-4c-compose-22222222"):
+        shutil.copytree(committed, project / "baselines" / testbed / "history")
+
+    assert main(["trends"]) == 0
+    out = capsys.readouterr().out
+    assert "testbed cpu-a-2c-process-11111111" in out
+    assert "testbed cpu-b-4c-compose-22222222" in out
+
+    assert main(["trends", "--testbed", "cpu-b-4c-compose-22222222"]) == 0
+    out = capsys.readouterr().out
+    assert "cpu-a-2c" not in out
+    assert "testbed cpu-b-4c-compose-22222222" in out
+
+    assert main(["trends", "--testbed", "nowhere"]) == 2
+    assert "no history for testbed nowhere" in capsys.readouterr().err
