@@ -18,7 +18,7 @@ from typing import Literal
 
 import pandas as pd
 
-from perfci import analyse, baselines, gitrefs, testbed
+from perfci import analyse, baselines, gitrefs, side_by_side, testbed
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
@@ -374,8 +374,17 @@ def compare(
             if elsewhere is not None:
                 # Only another testbed's record: figures side by side, never verdicts.
                 not_comparable = testbed.not_comparable_reason(elsewhere.environment, measured.environment)
-                base_info = _stored_arm(elsewhere)
-                result = not_comparable_scenario(config, scenario, elsewhere, candidate, measured, flags)
+                base_info = side_by_side.stored_arm(elsewhere)
+                result = side_by_side.not_comparable_scenario(
+                    scenario,
+                    elsewhere,
+                    candidate,
+                    environment=measured.environment,
+                    settings=config.statistics,
+                    slos=config.slos,
+                    candidate_histograms=hist["candidate"],
+                    flags=flags,
+                )
                 say(f"perfci: {result.notes[0]}")
                 modes.add(result.mode)
                 scenarios.append(result)
@@ -383,7 +392,12 @@ def compare(
             if stored is None:
                 say(f"perfci: {baselines.missing_note(scenario)}")
             else:
-                base_info = _stored_arm(stored)
+                base_info = ArmInfo(
+                    label=f"main@{stored.git_commit[:7]}",
+                    commit=stored.git_commit,
+                    created_at=stored.created_at,
+                    environment=stored.environment,
+                )
             result = analyse.compare_scenario(
                 scenario,
                 list(_baseline_trials(stored)) if stored else None,
@@ -464,61 +478,6 @@ def _one_trial(
 def _histograms(windows: list[pd.DataFrame]) -> dict[str, Histogram]:
     pooled = pd.concat(windows, ignore_index=True)
     return {str(e): histogram(g["latency_ms"]) for e, g in pooled.groupby("endpoint", observed=True)}
-
-
-def _stored_arm(stored: Baseline) -> ArmInfo:
-    return ArmInfo(
-        label=f"main@{stored.git_commit[:7]}",
-        commit=stored.git_commit,
-        created_at=stored.created_at,
-        environment=stored.environment,
-    )
-
-
-def not_comparable_scenario(
-    config: Config,
-    scenario: str,
-    stored: Baseline,
-    candidate: list[dict[str, EndpointStats]],
-    measured: Measured,
-    flags: Sequence[str] = (),
-) -> ScenarioComparison:
-    """A stored baseline of another testbed beside this run: both sets of figures, SLOs, and no verdicts.
-
-    Its trials were measured on another machine (or kernel, Python, target kind, idle policy): the
-    difference between the two is mostly the machine, so judging it would blame or credit the code for it.
-    """
-    reason = testbed.not_comparable_reason(stored.environment, measured.environment)
-    note = (
-        f"no baseline for {scenario} on this testbed ({testbed.testbed_id(measured.environment)}); another "
-        f"testbed's is not comparable ({reason}): shown beside this run, not judged. To compare on this machine run "
-        f"`{testbed.SAME_MACHINE_COMMAND}`"
-    )
-    result = analyse.compare_scenario(
-        scenario,
-        None,
-        candidate,
-        mode="none",
-        settings=config.statistics,
-        slos=config.slos,
-        candidate_histograms=measured.histograms[scenario]["candidate"],
-        flags=flags,
-        notes=[note],
-    )
-    trials = list(_baseline_trials(stored))
-    side_by_side = [
-        e.model_copy(
-            update={
-                "base_stats": analyse.median_stats([t[e.endpoint] for t in trials if e.endpoint in t]),
-                "base_histogram": stored.endpoints[e.endpoint].histogram,
-            }
-        )
-        if e.endpoint in stored.endpoints and stored.endpoints[e.endpoint].trials
-        else e
-        for e in result.endpoints
-    ]
-    differences = analyse.environment_differences(stored.environment, measured.environment)
-    return result.model_copy(update={"endpoints": side_by_side, "environment_differences": differences})
 
 
 def _baseline_trials(stored: Baseline) -> Iterator[dict[str, EndpointStats]]:
