@@ -36,14 +36,14 @@ def install_perfci(session: nox.Session, *groups: str) -> None:
 
 @nox.session(python=PYTHON)
 def perf(session: nox.Session) -> None:
-    """The PR check: run the configured suite, compare with main, print and write the report."""
+    """The PR check: an A/B of the working tree against the merge-base with main on this machine."""
     install_perfci(session)
     session.run("perfci", "run", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def baseline(session: nox.Session) -> None:
-    """Measure the current commit and refresh baselines/ (run on main after a merge)."""
+    """Measure the current commit and refresh this testbed's baselines/<testbed id>/ (on main after a merge)."""
     install_perfci(session)
     session.run("perfci", "baseline", *session.posargs)
 
@@ -57,7 +57,7 @@ def stress(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def calibrate(session: nox.Session) -> None:
-    """Measure the detector: A/A false alarms and detection of injected regressions."""
+    """Measure the detector: A/A false alarms and injected regressions; `-- --grow-pool`, `-- --from-pool`."""
     install_perfci(session)
     session.run("perfci", "calibrate", *session.posargs)
 
@@ -71,7 +71,7 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def trends(session: nox.Session) -> None:
-    """Trend charts and change points from baselines/history."""
+    """Trend charts and change points, one testbed at a time (baselines/<testbed id>/history)."""
     install_perfci(session)
     session.run("perfci", "trends", *session.posargs)
 

@@ -1,8 +1,13 @@
-"""Main's stored baselines and their history: build, write atomically, load with validation.
+"""Main's stored baselines and their history, one folder per testbed: build, write atomically, validate.
 
-`baselines/<scenario>.json` holds per endpoint the per-trial figures and a compact histogram; it is
-committed, so it is written small and diff-friendly (sorted keys, numbers rounded to six significant
-digits, number lists on one line). `baselines/history/<scenario>.jsonl` gains one summary line per refresh.
+A baseline is a testbed's record (perfci/testbed.py): `baselines/<testbed id>/<scenario>.json` and
+`baselines/<testbed id>/history/<scenario>.jsonl`, so a run finds the record of its own machine and trends
+never mix machines. Files of the flat layout of earlier versions (`baselines/<scenario>.json`) are still
+read, as one more testbed's record (their environment says which).
+
+`<scenario>.json` holds per endpoint the per-trial figures and a compact histogram; it is committed, so
+it is written small and diff-friendly (sorted keys, numbers rounded to six significant digits, number
+lists on one line). `history/<scenario>.jsonl` gains one summary line per refresh.
 """
 
 from __future__ import annotations
@@ -30,17 +35,22 @@ from perfci.model import (
 )
 from perfci.results import atomic_write
 from perfci.summarise import histogram as make_histogram
+from perfci.testbed import same_testbed, testbed_id
 
 __all__ = [
     "Baseline",
     "append_history",
     "baseline_path",
     "build_baseline",
+    "check_baselines",
+    "choose_baseline",
     "history_line",
     "history_path",
     "load_baseline",
     "missing_note",
     "read_history",
+    "stored_baselines",
+    "testbed_home",
     "write_baseline",
 ]
 
@@ -48,6 +58,11 @@ HISTORY_DIR = "history"
 # Six significant digits: far below any change the statistics can see, and short lines in a diff.
 SIGNIFICANT_DIGITS = 6
 HISTORY_METRICS = ("p50", "p90", "p95", "p99", "mean", "rps", "error_rate")
+
+
+def testbed_home(directory: Path, environment: Environment) -> Path:
+    """The folder of one testbed's baselines and history under the baselines directory."""
+    return directory / testbed_id(environment)
 
 
 def baseline_path(directory: Path, scenario: str) -> Path:
@@ -213,3 +228,31 @@ def read_history(directory: Path, scenario: str) -> list[HistoryLine]:
                 f"{path}:{number} is not a valid history line: {exc.errors()[0]['msg']}", "remove or repair that line"
             ) from None
     return lines
+
+
+def stored_baselines(directory: Path, scenario: str) -> list[Baseline]:
+    """Every testbed's baseline of a scenario (and a flat-layout one), each validated; newest first.
+
+    Any of them being corrupt is a `DataError` naming the file, whichever testbed it belongs to: a run
+    checks them all before it starts, so a broken file is found before minutes of load, not after.
+    """
+    folders = [directory, *sorted(p.parent for p in directory.glob(f"*/{scenario}.json"))]
+    found = [b for b in (load_baseline(folder, scenario) for folder in folders) if b is not None]
+    return sorted(found, key=lambda b: b.created_at, reverse=True)
+
+
+def check_baselines(directory: Path, scenarios: Sequence[str]) -> None:
+    """Validate every stored baseline of these scenarios; raises `DataError` on the first bad one."""
+    for scenario in scenarios:
+        stored_baselines(directory, scenario)
+
+
+def choose_baseline(directory: Path, scenario: str, here: Environment) -> tuple[Baseline | None, Baseline | None]:
+    """(this testbed's baseline, or None; else the newest baseline of another testbed, or None).
+
+    The match is decided by the fingerprint in the file, not by the folder it sits in, so a file copied
+    into the wrong folder cannot pass as comparable.
+    """
+    stored = stored_baselines(directory, scenario)
+    mine = next((b for b in stored if same_testbed(b.environment, here)), None)
+    return (mine, None) if mine is not None else (None, stored[0] if stored else None)

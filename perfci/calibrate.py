@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from perfci import analyse
+from perfci.calibration_estimate import clopper_pearson
 from perfci.config import Config
 from perfci.errors import ConfigError, ExitCode
-from perfci.model import EndpointStats, ScenarioComparison
+from perfci.model import EndpointComparison, EndpointStats, ScenarioComparison
 from perfci.results import atomic_write, new_run_dir
 
 Say = Callable[[str], None]
@@ -35,10 +36,11 @@ class CaseResult:
     case: str
     knobs: dict[str, str]
     comparisons: int
-    any_alarm: int  # comparisons with any verdict other than no_change/inconclusive, on any endpoint
+    any_alarm: int  # comparisons with a regression or improvement on any metric of any endpoint
     detected: int  # comparisons where the probe endpoint's expected metric was judged a regression
     off_target_alarms: int  # comparisons with an alarm on an endpoint other than the probe
     observed_change: list[float]  # per comparison, the estimated change of the probe's expected metric
+    improvement_alarms: int = 0  # comparisons with an improvement on any metric (A/A: a false alarm too)
 
 
 def cases(base_p50_ms: float, base_p95_ms: float) -> list[Case]:
@@ -48,12 +50,20 @@ def cases(base_p50_ms: float, base_p95_ms: float) -> list[Case]:
         suffix = "" if fraction >= 1 else f"@{fraction:g}"
         return {"USERSVC_KNOB_DELAY": f"{PROBE_ENDPOINT}={ms:.2f}{suffix}"}
 
+    def burn(ms: float, fraction: float = 1.0) -> dict[str, str]:
+        # CPU time, in whole microseconds: work that competes for the cores, unlike a wait.
+        suffix = "" if fraction >= 1 else f"@{fraction:g}"
+        return {"USERSVC_KNOB_BURN": f"{PROBE_ENDPOINT}={max(1.0, ms * 1000):.0f}us{suffix}"}
+
     return [
         Case("+5 % latency", delay(0.05 * base_p50_ms), "p50"),
         Case("+10 % latency", delay(0.10 * base_p50_ms), "p50"),
         Case("+25 % latency", delay(0.25 * base_p50_ms), "p50"),
         Case("tail only (10 % of requests)", delay(max(base_p95_ms, 1.0), 0.10), "p95"),
         Case("1 % errors", {"USERSVC_KNOB_ERRORS": f"{PROBE_ENDPOINT}=0.01"}, "error_rate"),
+        Case("+5 % CPU burn", burn(0.05 * base_p50_ms), "p50"),
+        Case("+10 % CPU burn", burn(0.10 * base_p50_ms), "p50"),
+        Case("CPU burn tail (10 % of requests)", burn(max(base_p95_ms, 1.0), 0.10), "p95"),
     ]
 
 
@@ -77,13 +87,20 @@ def judge_blocks(
     return out
 
 
+def _alarming(endpoint: EndpointComparison) -> set[str]:
+    """The endpoint's metric-level alarms: its own verdict ranks inconclusive above improvement and hides it."""
+    found = {m.verdict for m in endpoint.metrics} & {"regression", "improvement"}
+    return found | ({"regression"} if endpoint.new_error_kinds else set())
+
+
 def summarise_case(case: Case, comparisons: Sequence[ScenarioComparison]) -> CaseResult:
-    alarms = detected = off_target = 0
+    alarms = detected = off_target = improvements = 0
     changes: list[float] = []
     for comparison in comparisons:
-        flagged = [e for e in comparison.endpoints if e.verdict in ("regression", "improvement")]
+        flagged = {e.endpoint: _alarming(e) for e in comparison.endpoints if _alarming(e)}
         alarms += bool(flagged)
-        off_target += any(e.endpoint != PROBE_ENDPOINT for e in flagged)
+        improvements += any("improvement" in found for found in flagged.values())
+        off_target += any(e != PROBE_ENDPOINT for e in flagged)
         probe = next((e for e in comparison.endpoints if e.endpoint == PROBE_ENDPOINT), None)
         if probe is None or case.expect_metric is None:
             continue
@@ -94,7 +111,7 @@ def summarise_case(case: Case, comparisons: Sequence[ScenarioComparison]) -> Cas
         if metric is not None:
             changes.append(round(metric.change, 4))
             detected += metric.verdict == "regression"
-    return CaseResult(case.name, case.knobs, len(comparisons), alarms, detected, off_target, changes)
+    return CaseResult(case.name, case.knobs, len(comparisons), alarms, detected, off_target, changes, improvements)
 
 
 def run_calibration(
@@ -140,21 +157,80 @@ def run_calibration(
 
 
 def render_calibration(results: Sequence[CaseResult], config: Config, p50: float, p95: float) -> str:
+    """One row per case; every rate as k/n with its Clopper-Pearson 95 % interval.
+
+    The n comparisons of a case are consecutive blocks of one sitting on one machine: they say how this
+    machine behaved then, not how every machine does (the A/A pool, `--from-pool`, spans runs).
+    """
     lines = [
         f"perfci calibration: profile {config.profile_name} ({config.profile.trials} pairs per comparison, "
         f"{config.profile.duration_s:g} s per trial), scenario {PROBE_SCENARIO}, probe {PROBE_ENDPOINT} "
-        f"(base p50 {p50:.2f} ms, p95 {p95:.2f} ms)",
-        f"{'case':34} {'comparisons':>11} {'any alarm':>10} {'detected':>9} {'off-target':>10}  median change",
+        f"(base p50 {p50:.2f} ms, p95 {p95:.2f} ms); rates: k/n (95 % Clopper-Pearson interval), "
+        "n comparisons of one sitting",
+        f"{'case':34} {'any alarm':>22} {'improvement':>22} {'detected':>22} {'off-target':>22}  median change",
     ]
     for r in results:
         median = sorted(r.observed_change)[len(r.observed_change) // 2] if r.observed_change else None
         lines.append(
-            f"{r.case:34} {r.comparisons:>11} {r.any_alarm:>10} "
-            f"{(str(r.detected) if r.case != 'A/A' else '-'):>9} {r.off_target_alarms:>10}  "
-            + (f"{median:+.1%}" if median is not None else "-")
+            f"{r.case:34} {_rate(r.any_alarm, r.comparisons):>22} {_rate(r.improvement_alarms, r.comparisons):>22} "
+            f"{(_rate(r.detected, r.comparisons) if r.case != 'A/A' else '-'):>22} "
+            f"{_rate(r.off_target_alarms, r.comparisons):>22}  " + (f"{median:+.1%}" if median is not None else "-")
         )
     return "\n".join(lines)
 
 
+def _rate(count: int, total: int) -> str:
+    low, high = clopper_pearson(count, total)
+    return f"{count}/{total} ({low:.0%}-{high:.0%})"
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").lower()
+
+
+def grow_pool(config: Config, *, say: Say, note: str = "", progress: bool = True) -> int:
+    """Run one A/A of the configured suite (both arms this checkout) and add it to the committed pool."""
+    from perfci import pipeline
+    from perfci.pool import POOL_DIR, build_pool_run, machine_load, write_pool_run
+
+    load_before = machine_load()
+    run_dir = new_run_dir(config.runs_dir, "pool")
+    say(f"perfci: A/A run for the calibration pool in {run_dir} (load average {load_before})")
+    options = pipeline.RunOptions(label="pool", progress=progress)
+    measured = pipeline.measure(config, options, run_dir, config.project_root, say)
+    record = build_pool_run(
+        environment=measured.environment,
+        profile=config.profile_name,
+        schedule=config.profile.ab_schedule,
+        duration_s=config.profile.duration_s,
+        users=config.profile.users,
+        trials={
+            scenario: {arm: [t.endpoints for t in trials] for arm, trials in arms.items()}
+            for scenario, arms in measured.trials.items()
+        },
+        note=note,
+        load_average=load_before,
+    )
+    path = write_pool_run(config.project_root / POOL_DIR, record)
+    print(path)
+    return int(ExitCode.OK)
+
+
+def estimate_from_pool(config: Config, *, testbed: str | None, say: Say) -> int:
+    """Per-PR false-fail rate and power from disjoint blocks of the pool, each with its exact interval."""
+    from perfci.calibration_estimate import estimate, render_estimate
+    from perfci.errors import DataError
+    from perfci.pool import POOL_DIR, read_pool
+
+    directory = config.project_root / POOL_DIR
+    runs = read_pool(directory, testbed)
+    pairs = config.profile.trials
+    usable = [r for r in runs if r.pairs >= pairs]
+    if not usable:
+        raise DataError(
+            f"no A/A run in {directory} has {pairs} pairs" + (f" on testbed {testbed}" if testbed else ""),
+            "grow the pool (`perfci calibrate --grow-pool`) or judge shorter blocks with --trials N",
+        )
+    say(f"perfci: {len(usable)} of {len(runs)} pool runs have at least {pairs} pairs")
+    print(render_estimate(estimate(config, usable, pairs, PROBE_SCENARIO, PROBE_ENDPOINT), usable))
+    return int(ExitCode.OK)

@@ -87,9 +87,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from perfci import pipeline
     from perfci.commands import finish_run
 
+    ab_ref, base_label = args.ab, None
+    if not ab_ref and not args.against_baseline:
+        # The default is what the PR check runs: an A/B on this machine against the merge-base with main.
+        from perfci.gitrefs import default_base
+
+        ab_ref, why = default_base(config.project_root)
+        base_label = f"merge-base@{ab_ref[:7]}" if why.startswith("the merge-base") else f"HEAD@{ab_ref[:7]}"
+        print(f"perfci: A/B against {why}", file=sys.stderr)
     options = pipeline.RunOptions(
-        label=args.label or (f"ab-{args.ab}" if args.ab else config.profile_name),
-        ab_ref=args.ab,
+        label=args.label or (f"ab-{args.ab}" if args.ab else "ab" if ab_ref else config.profile_name),
+        ab_ref=ab_ref,
+        base_label=base_label,
         base_env=dict(args.base_env or []),
         candidate_env=dict(args.candidate_env or []),
         order_seed=args.order_seed,
@@ -142,9 +151,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the suite and compare with main (the PR check)")
+    run = sub.add_parser("run", help="the PR check: an A/B of the working tree against the merge-base with main")
     _add_config_flags(run)
-    run.add_argument("--ab", metavar="REF", help="same-machine A/B against this git ref (e.g. main)")
+    against = run.add_mutually_exclusive_group()
+    against.add_argument(
+        "--ab", metavar="REF", help="same-machine A/B against this git ref (default: the merge-base with main)"
+    )
+    against.add_argument(
+        "--against-baseline",
+        action="store_true",
+        help="one arm only, compared with this testbed's stored baseline (another testbed's: shown, not judged)",
+    )
     run.add_argument("--base-env", action="append", type=_env_pair, metavar="K=V", help="base arm only")
     run.add_argument("--candidate-env", action="append", type=_env_pair, metavar="K=V", help="candidate only")
     run.add_argument("--order-seed", type=int, help="seed of the random arm order (default: random)")
@@ -186,6 +203,10 @@ def _parser() -> argparse.ArgumentParser:
         extra.add_argument("--no-progress", action="store_true")
         extra.add_argument("--runs", type=int, default=10, help="calibrate: comparisons per case")
         extra.add_argument("--case", action="append", dest="cases", help="calibrate: only this case (repeatable)")
+        extra.add_argument("--testbed", help="trends, calibrate --from-pool: only this testbed (its id)")
+        extra.add_argument("--grow-pool", action="store_true", help="calibrate: add one A/A run to calibration/pool")
+        extra.add_argument("--from-pool", action="store_true", help="calibrate: estimate rates from the A/A pool")
+        extra.add_argument("--note", help="calibrate --grow-pool: what else the machine was doing")
         extra.add_argument(
             "--model", choices=["closed", "open"], default="closed", help="stress: raise users or arrival rate"
         )

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from perfci.baselines import HISTORY_DIR
 from perfci.config import Config
 from perfci.errors import ExitCode
 from perfci.model import Comparison
@@ -64,7 +65,7 @@ def finish_run(run_dir: Path, comparison: Comparison) -> int:
 
 
 def refresh_baselines(config: Config, options: RunOptions) -> int:
-    """Measure this commit and write baselines/<scenario>.json plus a history line per scenario."""
+    """Measure this commit and write baselines/<testbed id>/<scenario>.json plus a history line per scenario."""
     from perfci import pipeline
 
     outcome = pipeline.run_baseline(config, options, _say)
@@ -160,16 +161,37 @@ def stress(config: Config, args: argparse.Namespace) -> int:
 
 
 def trends(config: Config, args: argparse.Namespace) -> int:
+    from perfci.errors import DataError
     from perfci.render.trends import trends_text
     from perfci.trends import load_trends
 
-    print(trends_text(load_trends(config.baselines_dir / "history")))
+    # One testbed at a time: a series that mixes machines shows the machines' difference as a change point.
+    homes = sorted(p.parent for p in config.baselines_dir.glob(f"*/{HISTORY_DIR}") if p.is_dir())
+    if (config.baselines_dir / HISTORY_DIR).is_dir():
+        homes.append(config.baselines_dir)  # the flat layout of earlier versions: one more testbed
+    if args.testbed:
+        homes = [h for h in homes if h.name == args.testbed]
+        if not homes:
+            raise DataError(
+                f"no history for testbed {args.testbed} in {config.baselines_dir}",
+                f"pick one of the folders in {config.baselines_dir} (each is a testbed id)",
+            )
+    if not homes:
+        raise DataError(f"no history in {config.baselines_dir}", "run `nox -s baseline` on main to start one")
+    for home in homes:
+        name = home.name if home != config.baselines_dir else f"{home.name} (flat layout)"
+        print(f"testbed {name}")
+        print(trends_text(load_trends(home / HISTORY_DIR)))
     return int(ExitCode.OK)
 
 
 def calibrate(config: Config, args: argparse.Namespace) -> int:
-    from perfci.calibrate import run_calibration
+    from perfci.calibrate import estimate_from_pool, grow_pool, run_calibration
 
+    if args.grow_pool:
+        return grow_pool(config, say=_say, note=args.note or "", progress=not args.no_progress)
+    if args.from_pool:
+        return estimate_from_pool(config, testbed=args.testbed, say=_say)
     return run_calibration(config, runs=args.runs, say=_say, case_names=args.cases, progress=not args.no_progress)
 
 

@@ -58,3 +58,30 @@ def worktree(repo: Path, ref: str) -> Iterator[Path]:
             timeout=120,
         )
         shutil.rmtree(parent, ignore_errors=True)
+
+
+# Where main may be found, in order: a local branch, then the remote's (CI clones often have only that).
+MAIN_REFS = ("main", "origin/main")
+
+
+def default_base(repo: Path) -> tuple[str, str]:
+    """The base of a default A/B run, the one the PR check uses: (commit, one line saying which and why).
+
+    The merge-base with main is what a pull request is compared against, so changes made on main since
+    the branch started are never blamed on (or credited to) the branch. Without main, the last commit:
+    the A/B then measures the uncommitted changes of the working tree.
+    """
+    head = head_commit(repo)
+    if head is None:
+        raise ConfigError(
+            f"{repo} is not a git checkout, so there is no main to run an A/B against",
+            "run from a git checkout, name a ref with --ab REF, or compare with a stored baseline: --against-baseline",
+        )
+    for ref in MAIN_REFS:
+        try:
+            resolve(repo, ref)
+        except ConfigError:
+            continue
+        base = _git(repo, "merge-base", "HEAD", ref)
+        return base, f"the merge-base of HEAD and {ref} ({base[:7]})"
+    return head, f"HEAD ({head[:7]}): there is no main or origin/main here, so the A/B measures uncommitted changes"

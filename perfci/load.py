@@ -183,6 +183,7 @@ def run_trial(
 
     codes = [p.returncode for p in processes]
     window = measured_window(samples, spec.warmup_s, spec.duration_s)
+    window_epoch = (t0 + spec.warmup_s, t0 + spec.warmup_s + spec.duration_s) if t0 is not None else None
     resource_window = peaks(resources, spec.warmup_s, spec.warmup_s + spec.duration_s)
     locust_peak = next((r.cpu_percent_peak for r in resource_window if r.source == "locust"), None)
     locust_mean = next((r.cpu_percent_mean for r in resource_window if r.source == "locust"), None)
@@ -195,6 +196,8 @@ def run_trial(
         started_at=started_at,
         warmup_s=spec.warmup_s,
         duration_s=spec.duration_s,
+        t0_epoch=t0,
+        window_epoch=window_epoch,
         users=spec.users,
         target_rps=spec.target_rps,
         achieved_rps=round(achieved, 3),
@@ -346,3 +349,41 @@ def _progress(spec: TrialSpec, parts_dir: Path, total_s: float) -> Progress:
 def read_trial(trial_dir: Path) -> tuple[TrialInfo, pd.DataFrame]:
     """A trial's record and its raw samples, as `run_trial` wrote them."""
     return read_trial_info(trial_dir), pd.read_parquet(trial_dir / SAMPLES_FILE)
+
+
+def common_window(trials: Mapping[Arm, tuple[TrialInfo, Path]]) -> dict[Arm, tuple[TrialInfo, pd.DataFrame]]:
+    """Re-measure concurrent trials over one wall-clock window: the later t0 plus warm-up to the earlier end.
+
+    Each arm's Locust starts a little apart from the other's; measured from its own start, each arm's
+    window would cover a slightly different stretch of the host's life, and a swing at either edge would
+    hit one arm only. Figures, rate and trial.json are rewritten for the common window.
+    """
+    infos = {arm: info for arm, (info, _) in trials.items()}
+    if any(info.t0_epoch is None for info in infos.values()):
+        raise LoadError("a concurrent trial recorded no start time", "look at its locust.log; it made no request")
+    t0s = [info.t0_epoch for info in infos.values() if info.t0_epoch is not None]
+    warmup = max(info.warmup_s for info in infos.values())
+    start = max(t0s) + warmup
+    end = min(t0 + warmup + info.duration_s for t0, info in zip(t0s, infos.values(), strict=True))
+    if end <= start:
+        raise LoadError(
+            f"the concurrent arms started {max(t0s) - min(t0s):.1f} s apart, longer than their measured window",
+            "the machine is overloaded: lower the users or run with --ab-schedule interleaved",
+        )
+    aligned: dict[Arm, tuple[TrialInfo, pd.DataFrame]] = {}
+    for arm, (info, directory) in trials.items():
+        assert info.t0_epoch is not None
+        samples = pd.read_parquet(directory / SAMPLES_FILE)
+        offset = start - info.t0_epoch
+        window = measured_window(samples, offset, end - start)
+        updated = info.model_copy(
+            update={
+                "duration_s": round(end - start, 6),
+                "window_epoch": (start, end),
+                "achieved_rps": round(len(window) / (end - start), 3),
+                "endpoints": endpoint_stats(window, end - start),
+            }
+        )
+        write_model(directory / TRIAL_FILE, updated)
+        aligned[arm] = (updated, window[["start_s", "latency_ms", "endpoint"]])
+    return aligned

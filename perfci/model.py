@@ -98,6 +98,10 @@ class TrialInfo(Frozen):
     started_at: datetime
     warmup_s: float
     duration_s: float  # the measured window, after warm-up
+    # The trial's t0 (Locust's test start, epoch seconds) and its measured window on the wall clock. Two
+    # concurrent arms share one window: from the later arm's t0 plus warm-up to the earlier arm's end.
+    t0_epoch: float | None = None
+    window_epoch: tuple[float, float] | None = None
     users: int
     target_rps: float | None = None  # open model only
     achieved_rps: float
@@ -160,7 +164,7 @@ class BaselineEndpoint(Frozen):
 
 
 class Baseline(Frozen):
-    """`baselines/<scenario>.json`: main's per-trial statistics for one scenario."""
+    """`baselines/<testbed id>/<scenario>.json`: main's per-trial statistics for one scenario on one testbed."""
 
     schema_version: int = SCHEMA_VERSION
     scenario: str
@@ -172,7 +176,7 @@ class Baseline(Frozen):
 
 
 class HistoryLine(Frozen):
-    """One line of `baselines/history/<scenario>.jsonl`: a summary per refresh of main."""
+    """One line of `baselines/<testbed id>/history/<scenario>.jsonl`: a summary per refresh of main."""
 
     schema_version: int = SCHEMA_VERSION
     scenario: str
@@ -305,6 +309,9 @@ class Comparison(Frozen):
     alpha: float
     power: float
     scenarios: list[ScenarioComparison]
+    # Set when the only stored baseline belongs to another testbed: "measured on X; this is Y". The run
+    # then shows both sets of figures without verdicts (perfci/testbed.py).
+    not_comparable: str | None = None
     run_url: str | None = None
     report_url: str | None = None
 

@@ -18,13 +18,13 @@ from typing import Literal
 
 import pandas as pd
 
-from perfci import analyse, baselines, gitrefs
+from perfci import analyse, baselines, gitrefs, side_by_side, testbed
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
 from perfci.errors import ExitCode, LoadError
 from perfci.findings import with_run_measurements
-from perfci.load import TrialSpec, run_trial
+from perfci.load import TrialSpec, common_window, run_trial
 from perfci.model import (
     Arm,
     ArmInfo,
@@ -61,6 +61,7 @@ class RunOptions:
 
     label: str = "run"
     ab_ref: str | None = None  # same-machine A/B against this git ref
+    base_label: str | None = None  # how reports name the base arm (default: "<ab_ref>@<commit>")
     base_env: Mapping[str, str] = field(default_factory=dict)  # service env for the base arm only
     candidate_env: Mapping[str, str] = field(default_factory=dict)
     order_seed: int | None = None  # seeds the random arm order of each block of two pairs
@@ -104,8 +105,8 @@ def exit_code_for(comparison: Comparison) -> ExitCode:
 def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
     if not options.ab_ref:
         # A corrupt or newer-schema baseline is a usage error: say so before minutes of load, not after.
-        for scenario in config.scenarios:
-            baselines.load_baseline(config.baselines_dir, scenario)
+        # Every testbed's file is checked, since which one applies is known only once the target is up.
+        baselines.check_baselines(config.baselines_dir, config.scenarios)
     run_dir = new_run_dir(config.runs_dir, options.label)
     say(f"perfci: run directory {run_dir}")
     candidate_commit = gitrefs.head_commit(config.project_root)
@@ -138,7 +139,7 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
 
 
 def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutcome:
-    """Measure this commit and write baselines/<scenario>.json and a history line per scenario.
+    """Measure this commit and write this testbed's baselines/<testbed id>/<scenario>.json and history lines.
 
     The comparison is made against the previous baseline before it is replaced, so the log shows what
     the refresh changed.
@@ -148,6 +149,7 @@ def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutco
     measured_env = outcome.comparison.candidate.environment
     assert measured_env is not None
     written: list[Path] = []
+    home = baselines.testbed_home(config.baselines_dir, measured_env)
     for scenario in config.scenarios:
         infos = [read_trial_info(d) for d in trial_dirs(outcome.run_dir, scenario, "candidate")]
         histograms = {
@@ -165,8 +167,8 @@ def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutco
             environment=measured_env,
             git_commit=commit,
         )
-        written.append(baselines.write_baseline(config.baselines_dir, stored))
-        written.append(baselines.append_history(config.baselines_dir, baselines.history_line(stored)))
+        written.append(baselines.write_baseline(home, stored))
+        written.append(baselines.append_history(home, baselines.history_line(stored)))
     return BaselineOutcome(outcome.run_dir, outcome.comparison, written)
 
 
@@ -275,7 +277,9 @@ def _concurrent_pair(
         except BaseException:
             stop.set()  # Ctrl-C or SIGTERM reached this thread only: end both trials now, not at their end
             raise
-    return {arm: futures[arm].result() for arm in sorted(order)}
+    measured = {arm: futures[arm].result() for arm in sorted(order)}
+    # Both arms are judged over one wall-clock window (the later start plus warm-up to the earlier end).
+    return common_window({arm: (info, trial_dir(run_dir, scenario, arm, index)) for arm, (info, _) in measured.items()})
 
 
 class Services:
@@ -340,6 +344,7 @@ def compare(
     """A/B when both arms ran here; else against the stored baseline; else absolute figures and SLOs."""
     scenarios: list[ScenarioComparison] = []
     base_info: ArmInfo | None = None
+    not_comparable: str | None = None
     modes: set[str] = set()
     for scenario, arms in measured.trials.items():
         candidate = [t.endpoints for t in arms["candidate"]]
@@ -359,13 +364,31 @@ def compare(
                 schedule="concurrent" if runs_concurrently(config, scenario) else "interleaved",
             )
             base_info = ArmInfo(
-                label=f"{options.ab_ref}@{(base_commit or '')[:7]}",
+                label=options.base_label or f"{options.ab_ref}@{(base_commit or '')[:7]}",
                 ref=options.ab_ref,
                 commit=base_commit,
                 environment=measured.environment,
             )
         else:
-            stored = baselines.load_baseline(config.baselines_dir, scenario)
+            stored, elsewhere = baselines.choose_baseline(config.baselines_dir, scenario, measured.environment)
+            if elsewhere is not None:
+                # Only another testbed's record: figures side by side, never verdicts.
+                not_comparable = testbed.not_comparable_reason(elsewhere.environment, measured.environment)
+                base_info = side_by_side.stored_arm(elsewhere)
+                result = side_by_side.not_comparable_scenario(
+                    scenario,
+                    elsewhere,
+                    candidate,
+                    environment=measured.environment,
+                    settings=config.statistics,
+                    slos=config.slos,
+                    candidate_histograms=hist["candidate"],
+                    flags=flags,
+                )
+                say(f"perfci: {result.notes[0]}")
+                modes.add(result.mode)
+                scenarios.append(result)
+                continue
             if stored is None:
                 say(f"perfci: {baselines.missing_note(scenario)}")
             else:
@@ -406,6 +429,7 @@ def compare(
         alpha=config.statistics.alpha,
         power=config.statistics.power,
         scenarios=scenarios,
+        not_comparable=not_comparable if mode == "none" else None,
     )
 
 

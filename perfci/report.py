@@ -10,12 +10,13 @@ from pathlib import Path
 from markupsafe import Markup
 
 from perfci.findings import findings_for_run, with_run_measurements
-from perfci.model import Comparison
+from perfci.model import Comparison, Environment
 from perfci.recommend import Finding
 from perfci.render.charts_data import load_charts_data
 from perfci.render.html import render_html
 from perfci.results import RUN_FILE
 from perfci.stress import StressRun
+from perfci.testbed import testbed_id
 from perfci.trends import TrendReport, load_trends
 
 FINDINGS_HEADING = "Findings and recommendations"
@@ -60,14 +61,15 @@ def trends_html(reports: Sequence[TrendReport]) -> Markup:
 
 
 def _trend_reports(run_dir: Path, scenarios: Sequence[str]) -> list[TrendReport]:
-    """main's trends for the run's scenarios, from the baselines folder the run was configured with."""
+    """main's trends for the run's scenarios, on the run's own testbed (trends never mix machines)."""
     path = run_dir / RUN_FILE
     if not path.is_file():
         return []
-    baselines = json.loads(path.read_text(encoding="utf-8")).get("config", {}).get("baselines_dir")
-    history = Path(baselines) / "history" if baselines else None
-    if history is None:
+    run = json.loads(path.read_text(encoding="utf-8"))
+    baselines = run.get("config", {}).get("baselines_dir")
+    if not baselines or "environment" not in run:
         return []
+    history = Path(baselines) / testbed_id(Environment.model_validate(run["environment"])) / "history"
     present = [s for s in scenarios if (history / f"{s}.jsonl").is_file()]
     return load_trends(history, present) if present else []
 

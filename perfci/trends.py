@@ -1,4 +1,4 @@
-"""Trends across main's commits from baselines/history, with change points found by Apache Otava.
+"""Trends across main's commits on one testbed (baselines/<testbed id>/history), change points by Apache Otava.
 
 Method: each endpoint's metric is a series ordered as main was refreshed. Change points come from Otava's
 `compute_change_points` (E-divisive split into windows, then a merge that keeps only change points whose

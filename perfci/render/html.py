@@ -102,6 +102,8 @@ def render_html(
         "baseline": "stored baseline (unpaired: only larger changes are visible)",
         "none": "no baseline: absolute figures and SLOs only",
     }[comparison.mode]
+    if comparison.not_comparable:
+        against = f"stored baseline of another testbed, not comparable ({comparison.not_comparable}): figures only"
     return (
         _environment()
         .get_template("report.html.j2")

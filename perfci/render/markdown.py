@@ -22,6 +22,7 @@ from perfci.model import (
 )
 from perfci.render import format as fmt
 from perfci.render.escape import code_text, markdown_text, mermaid_label
+from perfci.testbed import SAME_MACHINE_COMMAND
 
 MARKER = "<!-- perfci:summary -->"
 # GitHub rejects an issue comment over 65,536 characters; keep a margin for the cut note.
@@ -126,6 +127,8 @@ def headline(comparison: Comparison) -> tuple[str, str]:
         parts.append(_plural(breaches, "SLO breach", "SLO breaches"))
     if parts:
         title = "❌ perfci: " + ", ".join(parts)
+    elif comparison.not_comparable:
+        title = "⚪ perfci: not comparable with the stored baseline, no verdicts; all SLOs met"
     elif comparison.mode == "none":
         title = "✅ perfci: all SLOs met"
     elif inconclusive:
@@ -156,6 +159,12 @@ def _against(comparison: Comparison) -> str:
             f"{candidate} against the stored baseline of {code_text(base.label)}{when}, "
             f"{_plural(trials, 'trial')} per scenario. Unpaired (another machine or day): it can only see "
             "changes larger than the minimum detectable effect below; `nox -s perf -- --ab <ref>` sees smaller ones."
+        )
+    if comparison.not_comparable and base is not None:
+        return (
+            f"{candidate} beside the stored baseline of {code_text(base.label)}, which is not comparable "
+            f"({markdown_text(comparison.not_comparable, 300)}): figures side by side, no verdicts. "
+            f"To compare on this machine run `{SAME_MACHINE_COMMAND}` (an A/B against the merge-base with main)."
         )
     return (
         f"{candidate}, profile {code_text(comparison.profile)}: no baseline to compare against, so absolute "
@@ -224,8 +233,22 @@ def _absolute_row(endpoint: EndpointComparison, slos: Sequence[SloResult]) -> tu
     return (*absolute_cells(endpoint), _slo_cell(slos))
 
 
+def _side_by_side_row(endpoint: EndpointComparison, slos: Sequence[SloResult]) -> tuple[str, ...]:
+    """Another testbed's stored figures beside this run's: no change column, no verdict (not comparable)."""
+    base, cand = endpoint.base_stats, endpoint.candidate_stats
+    return (
+        markdown_text(endpoint.endpoint),
+        f"{fmt.ms(base.p50 if base else None)} · {fmt.ms(cand.p50)}",
+        f"{fmt.ms(base.p95 if base else None)} · {fmt.ms(cand.p95)}",
+        str(cand.n),
+        f"{cand.errors} ({fmt.percent(cand.error_rate, signed=False)})",
+        _slo_cell(slos),
+    )
+
+
 COMPARE_HEADER = ("Endpoint", "p50 base → PR", "p95 base → PR", "Change (CI)", "Verdict", "SLO")
 ABSOLUTE_HEADER = ("Endpoint", "Requests", "Rate", "p50", "p95", "p99", "Errors", "SLO")
+SIDE_BY_SIDE_HEADER = ("Endpoint", "p50 stored · here", "p95 stored · here", "Requests", "Errors", "SLO")
 
 
 def _limit(rows: Sequence[tuple[str, ...]], max_rows: int | None) -> tuple[tuple[tuple[str, ...], ...], int]:
@@ -259,6 +282,9 @@ def _scenario_view(scenario: ScenarioComparison, layout: _Layout) -> _ScenarioVi
         folded_rows = [_compare_row(e, slos.get(e.endpoint, [])) for e in quiet]
         folded = _table(COMPARE_HEADER, folded_rows, layout.max_rows) if "unchanged" in layout.sections else None
         folded_count = len(quiet)
+    elif any(e.base_stats for e in endpoints):  # another testbed's baseline: shown, not judged
+        rows = [_side_by_side_row(e, slos.get(e.endpoint, [])) for e in endpoints]
+        main, folded, folded_count = _table(SIDE_BY_SIDE_HEADER, rows, layout.max_rows), None, 0
     else:
         rows = [_absolute_row(e, slos.get(e.endpoint, [])) for e in endpoints]
         main, folded, folded_count = _table(ABSOLUTE_HEADER, rows, layout.max_rows), None, 0
@@ -390,7 +416,7 @@ def _environment_lines(comparison: Comparison) -> list[str]:
             + (f", CPUs {markdown_text(env.cpu_idle, 60)}" if env.cpu_idle_recorded else "")
         )
     base_env = comparison.base.environment if comparison.base else None
-    if base_env is not None and comparison.mode == "baseline":
+    if base_env is not None and (comparison.mode == "baseline" or comparison.not_comparable):
         lines.append(
             f"Baseline: {markdown_text(base_env.runner_os, 80)}, {markdown_text(base_env.cpu_model, 80)} "
             f"({base_env.cores} cores), target {markdown_text(base_env.target_kind, 40)}"
@@ -399,6 +425,8 @@ def _environment_lines(comparison: Comparison) -> list[str]:
 
 
 def _reproduce(comparison: Comparison) -> str:
+    if comparison.not_comparable:
+        return SAME_MACHINE_COMMAND  # the stored baseline's commit measured here would be an A/B anyway
     base = comparison.base
     ref = None
     if base is not None:

@@ -67,6 +67,27 @@ def _compare_table(scenario: ScenarioComparison, slos: dict[str, list[SloResult]
     return table
 
 
+def _side_by_side_table(scenario: ScenarioComparison, slos: dict[str, list[SloResult]]) -> Table:
+    """Another testbed's stored figures beside this run's, without change or verdict (not comparable)."""
+    title = f"{one_line(scenario.scenario, 60)} (stored baseline not comparable: figures only)"
+    table = Table(title=title, title_justify="left")
+    for column in ("endpoint", "p50 stored", "p50 here", "p95 stored", "p95 here", "requests", "errors", "SLO"):
+        table.add_column(column, justify="left" if column in ("endpoint", "SLO") else "right")
+    for e in sorted(scenario.endpoints, key=lambda e: e.endpoint):
+        base, s = e.base_stats, e.candidate_stats
+        table.add_row(
+            _name(e),
+            fmt.ms(base.p50 if base else None),
+            fmt.ms(s.p50),
+            fmt.ms(base.p95 if base else None),
+            fmt.ms(s.p95),
+            str(s.n),
+            f"{s.errors} ({fmt.percent(s.error_rate, signed=False)})",
+            _slo(slos.get(e.endpoint, [])),
+        )
+    return table
+
+
 def _absolute_table(scenario: ScenarioComparison, slos: dict[str, list[SloResult]]) -> Table:
     table = Table(title=f"{one_line(scenario.scenario, 60)} (no baseline)", title_justify="left")
     table.add_column("endpoint")
@@ -110,6 +131,13 @@ def render_terminal(comparison: Comparison, *, width: int = 140, color: bool = F
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False)
     title, _ = headline(comparison)
     console.print(Text(title.replace("perfci: ", "perfci  "), style="bold"))
+    if comparison.not_comparable and comparison.base is not None:
+        console.print(
+            Text(
+                f"stored baseline {one_line(comparison.base.label, 80)} not comparable: "
+                f"{one_line(comparison.not_comparable, 200)}; compare on this machine with `nox -s perf`"
+            )
+        )
     if comparison.base is not None and comparison.mode != "none":
         kind = "same-runner A/B" if comparison.mode == "ab" else "stored baseline (unpaired)"
         console.print(
@@ -120,7 +148,12 @@ def render_terminal(comparison: Comparison, *, width: int = 140, color: bool = F
         for result in scenario.slos:
             slos.setdefault(result.endpoint, []).append(result)
         console.print()
-        table = _absolute_table(scenario, slos) if scenario.mode == "none" else _compare_table(scenario, slos)
+        if scenario.mode != "none":
+            table = _compare_table(scenario, slos)
+        elif any(e.base_stats for e in scenario.endpoints):
+            table = _side_by_side_table(scenario, slos)
+        else:
+            table = _absolute_table(scenario, slos)
         console.print(table)
         resources = _resources_table(scenario)
         if resources is not None:

@@ -8,7 +8,7 @@ import time
 import pytest
 import uvloop
 from userservice import search
-from userservice.knobs import Delay, parse_knobs, precise_sleep
+from userservice.knobs import Burn, Delay, burn_cpu, parse_knobs, precise_sleep
 from userservice.security import Hasher
 from userservice.seed import seed_users
 from userservice.settings import ConfigError, load_settings
@@ -21,6 +21,34 @@ def test_parse_delay_and_error_specs() -> None:
     assert knobs.delays == {"GET /users/me": Delay(20, 1.0), "POST /auth/login": Delay(50, 0.1)}
     assert knobs.error_rates == {"GET /users/{id}": 0.25}
     assert not parse_knobs("", "").active
+
+
+def test_parse_burn_specs_in_ms_or_us() -> None:
+    knobs = parse_knobs("", "", "GET /users/me=0.3ms; POST /auth/login = 250us@0.1")
+    assert knobs.burns == {"GET /users/me": Burn(300.0, 1.0), "POST /auth/login": Burn(250.0, 0.1)}
+    assert knobs.active
+
+
+@pytest.mark.parametrize(
+    "burn",
+    ["GET /users/me=0.3", "GET /users/me=0.3s", "GET /users/me=0ms", "GET /users/me=2000ms", "GET /users/me=1ms@3",
+     "/users/me=1ms", "GET /users/me=-1ms"],
+)  # fmt: skip
+def test_bad_burn_specs_stop_the_start(burn: str) -> None:
+    with pytest.raises(ConfigError, match="USERSVC_KNOB_BURN"):
+        load_settings(knob_burn=burn, dev=True)
+
+
+@pytest.mark.parametrize("cpu_us", [200.0, 3000.0])
+def test_burn_spends_that_much_cpu_time_not_wall_time_waiting(cpu_us: float) -> None:
+    cpu_before, wall_before = time.thread_time(), time.perf_counter()
+    steps = burn_cpu(cpu_us)
+    cpu_spent, wall_spent = time.thread_time() - cpu_before, time.perf_counter() - wall_before
+    assert steps > 0  # real hashing was done
+    assert cpu_spent >= cpu_us / 1e6
+    # It stops at its deadline (a shared VM's accounting can add some steal time: a loose bound).
+    assert cpu_spent < 3 * cpu_us / 1e6 + 0.015
+    assert wall_spent >= cpu_us / 1e6
 
 
 @pytest.mark.parametrize(
@@ -55,6 +83,38 @@ async def test_fractional_delay_slows_about_that_share(launch) -> None:
         times = [await _timed_get(service, "/healthz") for _ in range(80)]
         slowed = sum(t >= 0.06 for t in times)
         assert 8 <= slowed <= 45, slowed  # 24 expected; wide bounds keep a fair coin from failing the test
+
+
+async def test_burn_costs_its_route_cpu_time_and_leaves_others_alone(launch) -> None:
+    async with launch(knob_burn="GET /healthz=20ms") as service:
+        # The app runs in this thread (ASGI in process): the thread's CPU clock sees the burn itself.
+        before = time.thread_time()
+        burned = [await _timed_get(service, "/healthz") for _ in range(5)]
+        spent = time.thread_time() - before
+        assert min(burned) >= 0.02
+        assert spent >= 5 * 0.02
+        other = min([await _timed_get(service, "/readyz") for _ in range(5)])
+        assert other < 0.02
+
+
+def test_burn_knob_on_the_real_server_adds_cpu_time_per_request(serve, tmp_path) -> None:
+    import httpx
+    import psutil
+
+    env = {"USERSVC_DATABASE_URL": f"sqlite:///{tmp_path / 'u.sqlite3'}", "USERSVC_JWT_SECRET": "s" * 40}
+    server = serve(tmp_path, env | {"USERSVC_KNOB_BURN": "GET /healthz=10ms"})
+    process = psutil.Process(server.process.pid)
+    with httpx.Client(base_url=server.base_url) as client:
+        client.get("/healthz")  # first-request costs out of the way
+        cpu = process.cpu_times()
+        started = time.perf_counter()
+        for _ in range(30):
+            assert client.get("/healthz").status_code == 200
+        took = time.perf_counter() - started
+        after = process.cpu_times()
+    spent = (after.user + after.system) - (cpu.user + cpu.system)
+    assert spent >= 30 * 0.010 * 0.9  # the process's CPU clock ticks coarsely; the work is at least this
+    assert took >= 30 * 0.010
 
 
 async def test_injected_errors_are_500_with_their_code(launch) -> None:

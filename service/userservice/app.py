@@ -73,7 +73,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for `settings` (default: from the environment). uvicorn calls it once per worker."""
     settings = settings or load_settings()
-    knobs = parse_knobs(settings.knob_delay, settings.knob_errors)
+    knobs = parse_knobs(settings.knob_delay, settings.knob_errors, settings.knob_burn)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,8 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.dev_mode:
             log.warning("dev mode: tokens are signed with a fixed, public secret; set USERSVC_JWT_SECRET to deploy")
         if knobs.active or settings.knob_slow_search:
-            log.warning("regression knobs on: delay=%r errors=%r slow_search=%s",
-                        settings.knob_delay, settings.knob_errors, settings.knob_slow_search)  # fmt: skip
+            log.warning("regression knobs on: delay=%r burn=%r errors=%r slow_search=%s", settings.knob_delay,
+                        settings.knob_burn, settings.knob_errors, settings.knob_slow_search)  # fmt: skip
         try:
             yield
         finally:

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     # Regression knobs (see README): off unless set.
     knob_delay: str = ""
     knob_errors: str = ""
+    knob_burn: str = ""
     knob_slow_search: bool = False
 
     @field_validator("database_url")
@@ -91,7 +92,7 @@ class Settings(BaseSettings):
         if not self.jwt_secret and not self.dev_mode:
             raise ValueError("USERSVC_JWT_SECRET is required outside dev mode (a PostgreSQL database is set)")
         # The knobs are parsed here too, so that a typo stops the start instead of being ignored.
-        parse_knobs(self.knob_delay, self.knob_errors)
+        parse_knobs(self.knob_delay, self.knob_errors, self.knob_burn)
         return self
 
     @property

@@ -261,7 +261,38 @@ def inconclusive() -> Comparison:
     return _comparison("ab", [scenario])
 
 
+def not_comparable() -> Comparison:
+    """The only stored baseline was measured on another testbed: figures side by side, no verdicts."""
+    stored = ArmInfo(
+        label="main@def5678",
+        ref="main",
+        commit="def5678aaaabbbbccccdddd",
+        created_at=datetime(2025, 3, 1, 9, 15, tzinfo=UTC),
+        environment=ENV.model_copy(update={"cpu_model": "Intel Xeon 8370C"}),
+    )
+    scenario = ScenarioComparison(
+        scenario="search",
+        mode="none",
+        base_trials=0,
+        candidate_trials=4,
+        endpoints=[
+            endpoint("GET /users", 8.1, 21.0, 0.62, "no_change").model_copy(update={"metrics": []}),
+            endpoint("GET /users/search", 14.0, 39.0, 0.45, "no_change").model_copy(update={"metrics": []}),
+        ],
+        slos=[SloResult(endpoint="GET /users", metric="p95", limit=250, observed=21.0, ok=True)],
+        notes=[
+            "no baseline for search on this testbed (amd-epyc-7763-2c-process-1a2b3c4d); another testbed's is "
+            "not comparable: shown beside this run, not judged"
+        ],
+        environment_differences=["cpu_model: Intel Xeon 8370C (baseline) vs AMD EPYC 7763 (this run)"],
+    )
+    return _comparison("none", [scenario], base=stored).model_copy(
+        update={"not_comparable": "measured on cpu_model Intel Xeon 8370C; this is cpu_model AMD EPYC 7763"}
+    )
+
+
 FIXTURES = {
+    "not_comparable": not_comparable,
     "regression": regression,
     "all_clear": all_clear,
     "no_baseline": no_baseline,

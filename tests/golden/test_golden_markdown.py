@@ -36,6 +36,7 @@ def test_job_summary_matches_golden() -> None:
         ("regression", "## ❌ perfci: 2 regressions"),
         ("all_clear", "## ✅ perfci: all clear"),
         ("no_baseline", "## ✅ perfci: all SLOs met"),
+        ("not_comparable", "## ⚪ perfci: not comparable with the stored baseline, no verdicts; all SLOs met"),
         ("slo_breach", "## ❌ perfci: 2 SLO breaches"),
         ("inconclusive", "## 🟡 perfci: no regression found, 1 inconclusive"),
     ],

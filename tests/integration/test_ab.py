@@ -165,3 +165,34 @@ def test_concurrent_arms_run_each_pair_at_once_and_find_the_delay_on_that_endpoi
         log = (run_dir / "targets" / arm / "service.log").read_text(encoding="utf-8")
         assert log.count("userservice serve") == 4
     assert "concurrent pair" in (run_dir / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_plain_run_is_the_pr_checks_a_b_against_the_merge_base_with_main(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _git(project, "branch", "-M", "main")
+    fork = _git(project, "rev-parse", "HEAD")
+    _git(project, "checkout", "-q", "-b", "feature")
+    (project / "NOTES.md").write_text("a branch commit\n", encoding="utf-8")
+    _git(project, "add", "NOTES.md")
+    _git(project, "commit", "-q", "-m", "on the branch")
+    _git(project, "checkout", "-q", "main")
+    (project / "LATER.md").write_text("main moved on\n", encoding="utf-8")
+    _git(project, "add", "LATER.md")
+    _git(project, "commit", "-q", "-m", "on main")
+    _git(project, "checkout", "-q", "feature")
+
+    code = main(["run", "--config", str(project / "pyproject.toml"), "--no-progress", "--trials", "2"])
+
+    assert f"perfci: A/B against the merge-base of HEAD and main ({fork[:7]})" in capsys.readouterr().err
+    (run_dir,) = (d for d in (project / "runs").iterdir() if d.is_dir())
+    comparison = Comparison.model_validate_json((run_dir / "comparison.json").read_text(encoding="utf-8"))
+    assert comparison.mode == "ab"
+    assert comparison.base is not None
+    assert comparison.base.label == f"merge-base@{fork[:7]}"
+    run = RunInfo.model_validate_json((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert run.base_commit == fork  # not main's tip: main moved on after the branch started
+    # The same code in both arms (only text files differ): no regression or improvement anywhere.
+    verdicts = _verdicts(comparison)
+    assert not {"regression", "improvement"} & set(verdicts.values()), verdicts
+    assert code == ExitCode.OK

@@ -1,4 +1,5 @@
-"""Stored baselines end to end: `perfci baseline` writes them, `perfci run` compares against them or says why not."""
+"""Stored baselines end to end: `perfci baseline` writes a testbed's record, `perfci run --against-baseline`
+compares against it on the same testbed, shows another testbed's beside the run, or says why not."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perfci import baselines
+from perfci import baselines, testbed
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.model import Comparison
@@ -61,51 +62,61 @@ def _latest(project: Path) -> Comparison:
     return Comparison.model_validate_json((run_dir / "comparison.json").read_text(encoding="utf-8"))
 
 
-def test_baseline_then_run_compares_against_it_and_names_environment_differences(project: Path) -> None:
+def test_baseline_then_run_compares_on_this_testbed_and_only_shows_another(project: Path) -> None:
     assert _perfci(project, "baseline") in (ExitCode.OK, ExitCode.REGRESSION)
 
-    path = project / "baselines" / f"{SCENARIO}.json"
+    (path,) = (project / "baselines").glob(f"*/{SCENARIO}.json")
+    home = path.parent
     assert 0 < path.stat().st_size < MAX_BASELINE_BYTES
-    stored = baselines.load_baseline(project / "baselines", SCENARIO)
+    stored = baselines.load_baseline(home, SCENARIO)
     assert stored is not None
+    assert home.name == testbed.testbed_id(stored.environment)
     assert stored.profile == "tiny"
     assert "GET /users/me" in stored.endpoints
     assert all(len(e.trials) == 2 for e in stored.endpoints.values() if e.trials[0].n >= 20)
-    history = baselines.read_history(project / "baselines", SCENARIO)
+    history = baselines.read_history(home, SCENARIO)
     assert len(history) == 1
     assert history[0].git_commit == stored.git_commit
     assert set(history[0].endpoints) == set(stored.endpoints)
 
-    # As if main had been measured on another runner: the next run must say so next to its verdicts.
+    code = _perfci(project, "run", "--against-baseline")
+
+    comparison = _latest(project)
+    assert comparison.mode == "baseline"  # the same machine: judged
+    (scenario,) = comparison.scenarios
+    assert scenario.base_trials == 2
+    assert scenario.environment_differences == []
+    assert code == (ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
+    # The run compared, and did not refresh: the stored file and the history are as they were.
+    assert baselines.load_baseline(home, SCENARIO) == stored
+    assert len(baselines.read_history(home, SCENARIO)) == 1
+
+    # As if main had been measured only on another runner: figures side by side, no verdicts, exit 0.
     moved = stored.model_copy(
         update={"environment": stored.environment.model_copy(update={"cpu_model": "Other CPU 9000", "cores": 64})}
     )
-    baselines.write_baseline(project / "baselines", moved)
-    code = _perfci(project, "run")
+    shutil.rmtree(home)
+    baselines.write_baseline(baselines.testbed_home(project / "baselines", moved.environment), moved)
+
+    code = _perfci(project, "run", "--against-baseline")
 
     comparison = _latest(project)
-    assert comparison.mode == "baseline"
+    assert comparison.mode == "none"
+    assert comparison.not_comparable is not None
+    assert comparison.not_comparable.startswith("measured on cpu_model Other CPU 9000, cores 64; this is")
     (scenario,) = comparison.scenarios
-    assert scenario.mode == "baseline"
-    assert scenario.base_trials == 2
-    assert comparison.base is not None
-    assert comparison.base.commit == stored.git_commit
-    differences = scenario.environment_differences
-    assert len(differences) == 2, differences
-    assert any(d.startswith("cpu_model: Other CPU 9000 (baseline)") for d in differences)
-    assert any(d.startswith("cores: 64 (baseline)") for d in differences)
-    assert code == (ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
-    # The run compared, and did not refresh: the stored file and the history are as they were.
-    assert baselines.load_baseline(project / "baselines", SCENARIO) == moved
-    assert len(baselines.read_history(project / "baselines", SCENARIO)) == 1
+    assert all(e.verdict == "no_change" and not e.metrics for e in scenario.endpoints)
+    assert all(e.base_stats is not None for e in scenario.endpoints if e.endpoint in moved.endpoints)
+    assert any(d.startswith("cpu_model: Other CPU 9000 (baseline)") for d in scenario.environment_differences)
+    assert code == ExitCode.OK
 
 
 def test_corrupt_baseline_is_exit_2_naming_the_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = project / "baselines" / f"{SCENARIO}.json"
-    path.parent.mkdir()
+    path = project / "baselines" / "another-cpu-2c-process-12345678" / f"{SCENARIO}.json"
+    path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"schema_version": 1, "scenario": SCENARIO, "endpoints": "oops"}), encoding="utf-8")
 
-    code = _perfci(project, "run", "--trials", "1")
+    code = _perfci(project, "run", "--against-baseline", "--trials", "1")
 
     assert code == ExitCode.USAGE
     err = capsys.readouterr().err
@@ -116,7 +127,7 @@ def test_corrupt_baseline_is_exit_2_naming_the_file(project: Path, capsys: pytes
 def test_missing_baseline_reports_absolute_figures_and_passes(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = _perfci(project, "run", "--trials", "1")
+    code = _perfci(project, "run", "--against-baseline", "--trials", "1")
 
     comparison = _latest(project)
     assert comparison.mode == "none"

@@ -200,7 +200,7 @@ def test_perfci_run_smoke_writes_a_complete_run_directory(
     runs = tmp_path / "runs"
     argv = ["run", "--target", "process", "--profile", "smoke", "--scenario", "journeys", "--duration", "3s"]
     argv += ["--runs-dir", str(runs), "--baselines-dir", str(tmp_path / "no-baselines"), "--seed-users", "300"]
-    argv += ["--no-progress"]
+    argv += ["--no-progress", "--against-baseline"]
 
     code = main(argv)
 

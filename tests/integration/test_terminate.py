@@ -83,7 +83,9 @@ def test_sigterm_stops_the_service_and_locust_and_exits_3(tmp_path: Path) -> Non
     (tmp_path / "scenarios").symlink_to(REPO / "scenarios")
     config = tmp_path / "pyproject.toml"
     config.write_text(PYPROJECT.format(service_dir=REPO / "service"), encoding="utf-8")
-    code, text, ports, _ = _terminate_once_running(["run", "--config", str(config)], tmp_path, "trial 1/1")
+    code, text, ports, _ = _terminate_once_running(
+        ["run", "--config", str(config), "--against-baseline"], tmp_path, "trial 1/1"
+    )
 
     assert code == ExitCode.INFRASTRUCTURE, text
     assert "interrupted" in text

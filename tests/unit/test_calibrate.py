@@ -77,7 +77,12 @@ def test_cases_size_the_delays_from_the_measured_latency() -> None:
     assert by_name["+25 % latency"].knobs == {"USERSVC_KNOB_DELAY": f"{PROBE_ENDPOINT}=1.00"}
     assert by_name["tail only (10 % of requests)"].knobs == {"USERSVC_KNOB_DELAY": f"{PROBE_ENDPOINT}=12.00@0.1"}
     assert by_name["1 % errors"].knobs == {"USERSVC_KNOB_ERRORS": f"{PROBE_ENDPOINT}=0.01"}
-    assert [c.expect_metric for c in by_name.values()] == ["p50", "p50", "p50", "p95", "error_rate"]
+    assert by_name["+5 % CPU burn"].knobs == {"USERSVC_KNOB_BURN": f"{PROBE_ENDPOINT}=200us"}
+    assert by_name["+10 % CPU burn"].knobs == {"USERSVC_KNOB_BURN": f"{PROBE_ENDPOINT}=400us"}
+    assert by_name["CPU burn tail (10 % of requests)"].knobs == {"USERSVC_KNOB_BURN": f"{PROBE_ENDPOINT}=12000us@0.1"}
+    assert [c.expect_metric for c in by_name.values()] == [
+        "p50", "p50", "p50", "p95", "error_rate", "p50", "p50", "p95"
+    ]  # fmt: skip
 
 
 def test_tail_case_delays_at_least_a_millisecond() -> None:
@@ -89,9 +94,13 @@ def test_every_case_is_a_knob_the_service_accepts() -> None:
     from userservice.knobs import parse_knobs
 
     for case in cases(base_p50_ms=2.5, base_p95_ms=7.0):
-        knobs = parse_knobs(case.knobs.get("USERSVC_KNOB_DELAY", ""), case.knobs.get("USERSVC_KNOB_ERRORS", ""))
+        knobs = parse_knobs(
+            case.knobs.get("USERSVC_KNOB_DELAY", ""),
+            case.knobs.get("USERSVC_KNOB_ERRORS", ""),
+            case.knobs.get("USERSVC_KNOB_BURN", ""),
+        )
         assert knobs.active, case
-        assert set(knobs.delays) | set(knobs.error_rates) == {PROBE_ENDPOINT}, case
+        assert set(knobs.delays) | set(knobs.error_rates) | set(knobs.burns) == {PROBE_ENDPOINT}, case
     tail = parse_knobs(cases(2.5, 7.0)[3].knobs["USERSVC_KNOB_DELAY"], "")
     assert tail.delays[PROBE_ENDPOINT].fraction == pytest.approx(0.1)
     assert tail.delays[PROBE_ENDPOINT].ms == pytest.approx(7.0)
@@ -175,14 +184,43 @@ def test_summarise_a_quiet_a_a(config: Config) -> None:
     result = summarise_case(Case("A/A", {}, None), blocks)
 
     assert (result.comparisons, result.any_alarm, result.detected, result.off_target_alarms) == (2, 0, 0, 0)
+    assert result.improvement_alarms == 0
+
+
+def test_an_improvement_hidden_behind_another_metrics_inconclusive_is_counted(config: Config) -> None:
+    blocks = judge_blocks(config, _trials(15, 8), _trials(16, 8, probe_factor=0.7), 4)
+    # The probe's p50 is judged an improvement; make its p95 inconclusive, as a noisy tail would be.
+    hidden = []
+    for block in blocks:
+        endpoints = []
+        for endpoint in block.endpoints:
+            if endpoint.endpoint == PROBE_ENDPOINT:
+                metrics = [
+                    m.model_copy(update={"verdict": "inconclusive"}) if m.metric == "p95" else m
+                    for m in endpoint.metrics
+                ]
+                endpoint = endpoint.model_copy(update={"metrics": metrics, "verdict": "inconclusive"})  # noqa: PLW2901
+            endpoints.append(endpoint)
+        hidden.append(block.model_copy(update={"endpoints": endpoints}))
+    assert all(
+        e.verdict == "inconclusive" and any(m.verdict == "improvement" for m in e.metrics)
+        for block in hidden
+        for e in block.endpoints
+        if e.endpoint == PROBE_ENDPOINT
+    )
+
+    result = summarise_case(Case("A/A", {}, None), hidden)
+
+    assert result.any_alarm == 2
+    assert result.improvement_alarms == 2
 
 
 # -- render_calibration -----------------------------------------------------------------------------------
 
 
-def test_render_calibration_names_the_profile_and_one_row_per_case(config: Config) -> None:
+def test_render_calibration_names_the_profile_and_gives_every_rate_its_exact_interval(config: Config) -> None:
     results = [
-        CaseResult("A/A", {}, 10, 1, 0, 1, []),
+        CaseResult("A/A", {}, 10, 1, 0, 1, [], 1),
         CaseResult("+10 % latency", {"USERSVC_KNOB_DELAY": "x"}, 10, 9, 9, 0, [0.08, 0.12, 0.10, 0.09]),
     ]
 
@@ -191,10 +229,12 @@ def test_render_calibration_names_the_profile_and_one_row_per_case(config: Confi
 
     assert "profile cal (4 pairs per comparison, 6 s per trial)" in lines[0]
     assert "base p50 2.50 ms, p95 7.25 ms" in lines[0]
+    assert "Clopper-Pearson" in lines[0]
     assert lines[1].split()[:1] == ["case"]
     assert len(lines) == 4
     aa = lines[2].split()
     assert aa[0] == "A/A"
-    assert aa[1:] == ["10", "1", "-", "1", "-"]  # A/A has no detections and no change to show
+    # any alarm, improvement, detected (none for A/A), off-target, median change
+    assert aa[1:] == ["1/10", "(0%-45%)", "1/10", "(0%-45%)", "-", "1/10", "(0%-45%)", "-"]
     row = lines[3].split()
-    assert row[-5:] == ["10", "9", "9", "0", "+10.0%"]  # the upper median of four changes
+    assert row[-9:] == ["9/10", "(55%-100%)", "0/10", "(0%-31%)", "9/10", "(55%-100%)", "0/10", "(0%-31%)", "+10.0%"]

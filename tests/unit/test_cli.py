@@ -28,6 +28,9 @@ spawn_rate = 1
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "pyproject.toml").write_text(CONFIG, encoding="utf-8")
+    corrupt = tmp_path / "corrupt" / "amd-epyc-2c-process-0e7541ee" / "journeys.json"
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_text("{oops", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     for variable in ("PERFCI_PROFILE", "PERFCI_TARGET", "PERFCI_SCENARIOS", "GITHUB_STEP_SUMMARY"):
         monkeypatch.delenv(variable, raising=False)
@@ -58,6 +61,14 @@ def exit_code(argv: list[str]) -> int:
         pytest.param(["run", "--scenario", "nope"], 2, "unknown scenario", id="unknown-scenario"),
         pytest.param(["run", "--trials", "0"], 2, "profile.trials (the command line)", id="zero-trials"),
         pytest.param(["summary"], 2, "no perfci runs", id="summary-without-runs"),
+        pytest.param(["run"], 2, "is not a git checkout, so there is no main", id="default-ab-outside-git"),
+        pytest.param(["run", "--ab", "main", "--against-baseline"], 2, "not allowed with", id="ab-and-baseline"),
+        pytest.param(
+            ["run", "--against-baseline", "--baselines-dir", "corrupt"],
+            2,
+            "corrupt/amd-epyc-2c-process-0e7541ee/journeys.json is not valid JSON",
+            id="corrupt-baseline-of-another-testbed",
+        ),
         pytest.param(["frobnicate"], 2, "invalid choice", id="unknown-command"),
     ],
 )
@@ -111,3 +122,24 @@ def test_newer_schema_is_refused(project: Path, capsys: pytest.CaptureFixture[st
     (directory / COMPARISON_FILE).write_text(text.replace('"mode"', '"new_field": 1, "mode"'), encoding="utf-8")
     assert main(["summary", str(directory)]) == 2
     assert "schema version 99" in capsys.readouterr().err
+
+
+def test_trends_read_one_testbed_at_a_time(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    committed = Path(__file__).resolve().parents[2] / "baselines" / "amd-epyc-2c-process-0e7541ee" / "history"
+    for testbed in ("cpu-a-2c-process-11111111", "cpu-b-4c-compose-22222222"):
+        shutil.copytree(committed, project / "baselines" / testbed / "history")
+
+    assert main(["trends"]) == 0
+    out = capsys.readouterr().out
+    assert "testbed cpu-a-2c-process-11111111" in out
+    assert "testbed cpu-b-4c-compose-22222222" in out
+
+    assert main(["trends", "--testbed", "cpu-b-4c-compose-22222222"]) == 0
+    out = capsys.readouterr().out
+    assert "cpu-a-2c" not in out
+    assert "testbed cpu-b-4c-compose-22222222" in out
+
+    assert main(["trends", "--testbed", "nowhere"]) == 2
+    assert "no history for testbed nowhere" in capsys.readouterr().err

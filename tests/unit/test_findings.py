@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from perfci import testbed
 from perfci.breaking_point import Step, Thresholds, analyse
 from perfci.errors import DataError
 from perfci.findings import (
@@ -388,7 +389,10 @@ def test_html_report_shows_the_findings_escaped_and_mains_trends(tmp_path: Path)
             candidate_commit="abc",
         ),
     )
-    write_history(tmp_path / "baselines", "search", step_index=25)
+    # The report reads the history of the run's own testbed, never another machine's.
+    environment = RunInfo.model_validate_json((run_dir / RUN_FILE).read_text(encoding="utf-8")).environment
+    write_history(tmp_path / "baselines" / testbed.testbed_id(environment), "search", step_index=25)
+    write_history(tmp_path / "baselines" / "another-cpu-2c-process-12345678", "search", step_index=5)
 
     html = render_run_html(run_dir, comparison_for("search", ["GET /users"]))
 
@@ -399,6 +403,7 @@ def test_html_report_shows_the_findings_escaped_and_mains_trends(tmp_path: Path)
     assert "<script>" not in html
     trends = html.split(f"<h2>{TRENDS_HEADING}</h2>", 1)[1]
     assert f"beginning at {25:07x}" in trends
+    assert f"beginning at {5:07x}" not in trends  # the other testbed's step
     assert trends.count("<svg") == 1
 
 

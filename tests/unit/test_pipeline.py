@@ -113,33 +113,93 @@ def test_without_a_baseline_the_comparison_is_absolute_and_passes(config: Config
     assert pipeline.exit_code_for(comparison) == ExitCode.OK
 
 
-def test_against_a_stored_baseline_the_comparison_is_unpaired_and_names_environment_changes(
-    config: Config,
-) -> None:
-    stored = baselines.build_baseline(
+def _stored(environment: Environment, me_p50: float = 2.0) -> baselines.Baseline:
+    return baselines.build_baseline(
         "journeys",
         profile="t",
-        trials=[t.endpoints for t in _trials("candidate", 4, 2.0)],
+        trials=[t.endpoints for t in _trials("candidate", 4, me_p50)],
         histograms={ME: histogram([2.0])},
-        environment=ENV.model_copy(update={"python": "3.12.1"}),
+        environment=environment,
         git_commit="a" * 40,
     )
-    baselines.write_baseline(config.baselines_dir, stored)
+
+
+def test_against_this_testbeds_baseline_the_comparison_is_unpaired_and_names_environment_changes(
+    config: Config,
+) -> None:
+    # Another Locust version is the same testbed (it is no part of the fingerprint), but it is named.
+    stored = _stored(ENV.model_copy(update={"locust_version": "2.47.0"}), me_p50=1.0)
+    baselines.write_baseline(baselines.testbed_home(config.baselines_dir, ENV), stored)
+    measured = _measured({"candidate": _trials("candidate", 5, 2.0)})
+
+    comparison = pipeline.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
+
+    assert comparison.mode == "baseline"
+    assert comparison.not_comparable is None
+    assert comparison.base is not None
+    assert comparison.base.label == "main@aaaaaaa"
+    (scenario,) = comparison.scenarios
+    assert scenario.environment_differences == ["locust_version: 2.47.0 (baseline) vs 2.40.0 (this run)"]
+    assert {e.endpoint: e.verdict for e in scenario.endpoints}[ME] == "regression"  # twice as slow: judged
+    assert pipeline.exit_code_for(comparison) == ExitCode.REGRESSION
+
+
+def test_another_testbeds_baseline_is_shown_side_by_side_without_verdicts(config: Config) -> None:
+    said: list[str] = []
+    other = ENV.model_copy(update={"python": "3.12.1", "cpu_model": "Other CPU"})
+    # Twice as fast as this run: judged, it would be a regression on every endpoint.
+    baselines.write_baseline(baselines.testbed_home(config.baselines_dir, other), _stored(other, me_p50=1.0))
+    measured = _measured({"candidate": _trials("candidate", 5, 2.0)})
+
+    comparison = pipeline.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, said.append)
+
+    assert comparison.mode == "none"
+    assert comparison.not_comparable == (
+        "measured on cpu_model Other CPU, python 3.12; this is cpu_model Test CPU, python 3.11"
+    )
+    assert comparison.base is not None
+    assert comparison.base.label == "main@aaaaaaa"
+    (scenario,) = comparison.scenarios
+    assert all(e.verdict == "no_change" and not e.metrics for e in scenario.endpoints)
+    me = next(e for e in scenario.endpoints if e.endpoint == ME)
+    assert me.base_stats is not None
+    assert me.base_stats.p50 == pytest.approx(1.0, rel=0.05)
+    assert me.candidate_stats.p50 == pytest.approx(2.0, rel=0.05)
+    assert "not comparable" in scenario.notes[0]
+    assert "`nox -s perf`" in scenario.notes[0]
+    assert any("not comparable" in line for line in said)
+    assert pipeline.exit_code_for(comparison) == ExitCode.OK
+
+
+def test_a_baseline_filed_under_the_wrong_testbed_is_judged_by_its_own_fingerprint(config: Config) -> None:
+    other = ENV.model_copy(update={"cores": 64})
+    baselines.write_baseline(baselines.testbed_home(config.baselines_dir, ENV), _stored(other, me_p50=1.0))
+    measured = _measured({"candidate": _trials("candidate", 5, 2.0)})
+
+    comparison = pipeline.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
+
+    assert comparison.not_comparable == "measured on cores 64; this is cores 2"
+    assert pipeline.exit_code_for(comparison) == ExitCode.OK
+
+
+def test_this_testbeds_baseline_wins_over_a_newer_one_of_another(config: Config) -> None:
+    other = ENV.model_copy(update={"target_kind": "compose"})
+    mine = _stored(ENV).model_copy(update={"created_at": datetime(2025, 1, 1, tzinfo=UTC)})
+    baselines.write_baseline(baselines.testbed_home(config.baselines_dir, ENV), mine)
+    baselines.write_baseline(baselines.testbed_home(config.baselines_dir, other), _stored(other))
     measured = _measured({"candidate": _trials("candidate", 5, 2.0)})
 
     comparison = pipeline.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
 
     assert comparison.mode == "baseline"
     assert comparison.base is not None
-    assert comparison.base.label == "main@aaaaaaa"
-    (scenario,) = comparison.scenarios
-    assert scenario.environment_differences == ["python: 3.12.1 (baseline) vs 3.11.9 (this run)"]
-    assert all(e.verdict != "regression" for e in scenario.endpoints)
-    assert pipeline.exit_code_for(comparison) == ExitCode.OK
+    assert comparison.base.created_at == mine.created_at
 
 
-def test_a_corrupt_stored_baseline_stops_the_comparison(config: Config) -> None:
-    path = baselines.baseline_path(config.baselines_dir, "journeys")
+@pytest.mark.parametrize("folder", ["flat layout", "another testbed"])
+def test_a_corrupt_stored_baseline_stops_the_comparison(config: Config, folder: str) -> None:
+    home = config.baselines_dir if folder == "flat layout" else config.baselines_dir / "some-cpu-2c-process-12345678"
+    path = baselines.baseline_path(home, "journeys")
     path.parent.mkdir(parents=True)
     path.write_text("{not json", encoding="utf-8")
 

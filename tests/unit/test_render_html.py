@@ -98,3 +98,15 @@ def test_reports_name_the_cpus_idle_state_only_where_it_was_recorded() -> None:
     assert "CPUs held awake" in render_comment(held)
     assert "CPUs" not in render_html(unrecorded)
     assert "CPUs" not in render_comment(unrecorded)
+
+
+def test_a_not_comparable_report_shows_the_stored_figures_without_verdicts() -> None:
+    from tests.golden.fixtures import FIXTURES
+
+    html = render_html(FIXTURES["not_comparable"]())
+
+    assert "stored baseline of another testbed, not comparable (measured on cpu_model Intel Xeon 8370C" in html
+    assert "<th>stored p50</th><th>stored p95</th>" in html
+    assert "8.10 ms" in html  # the stored p50 of GET /users, beside this run's
+    assert ">regression<" not in html
+    assert ">improvement<" not in html

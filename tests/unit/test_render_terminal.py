@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perfci.render.terminal import render_terminal
-from tests.golden.fixtures import endpoint, no_baseline, regression, slo_breach
+from tests.golden.fixtures import FIXTURES, endpoint, no_baseline, regression, slo_breach
 
 
 def test_regressions_first_with_change_and_ci() -> None:
@@ -36,3 +36,15 @@ def test_endpoint_names_are_not_rich_markup() -> None:
     hostile = endpoint("GET /[bold red]x[/]", 1, 2, 0, "no_change")
     comparison = comparison.model_copy(update={"scenarios": [scenario.model_copy(update={"endpoints": [hostile]})]})
     assert "GET /[bold red]x[/]" in render_terminal(comparison, width=200)
+
+
+def test_another_testbeds_baseline_is_shown_beside_the_run_without_a_verdict_column() -> None:
+    text = render_terminal(FIXTURES["not_comparable"](), width=300)
+
+    assert "not comparable with the stored baseline, no verdicts" in text
+    assert "compare on this machine with `nox -s perf`" in text
+    assert "p50 stored" in text
+    assert "p50 here" in text
+    assert " verdict " not in text  # no such column
+    assert "faster" not in text
+    assert "REGRESSION" not in text
