@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from perfci.config import load_config
-from perfci.errors import BootError
-from perfci.targets.compose import ComposeSpec, compose_command, compose_target
+from perfci.errors import BootError, ConfigError
+from perfci.targets.compose import ComposeSpec, compose_command, compose_service, compose_target
 from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.slow]
@@ -149,3 +149,51 @@ def test_auto_target_boots_the_stack_from_the_configuration(tmp_path: Path) -> N
         )
         assert seeded.status_code == 200, seeded.text
     assert _existing(target.containers) == []
+
+
+def _started_at(container_id: str) -> str:
+    result = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.StartedAt}}", container_id],
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def test_a_restart_is_a_new_app_process_on_a_fresh_clone_of_the_seeded_database(tmp_path: Path) -> None:
+    with compose_service(_spec(seed_users=3), tmp_path) as service:
+        target = service.target
+        assert target is not None
+        roles = target.container_roles
+        assert sorted(roles.values()) == ["database", "service"]
+        (db_id,) = [cid for cid, role in roles.items() if role == "database"]
+        (app_id,) = [cid for cid, role in roles.items() if role == "service"]
+        db_started, app_started = _started_at(db_id), _started_at(app_id)
+        user = {"email": "left-behind@perfci.test", "password": "a-long-password-1", "display_name": "L"}
+        assert httpx.post(f"{target.base_url}/auth/register", json=user, timeout=30).status_code == 201
+
+        again = service.restart()
+
+        assert again.base_url == target.base_url
+        assert _started_at(db_id) == db_started  # PostgreSQL kept running
+        assert _started_at(app_id) != app_started  # a new service process
+        # The trial's writes are gone; the seeded users are there again.
+        login = {"email": user["email"], "password": user["password"]}
+        assert httpx.post(f"{again.base_url}/auth/login", json=login, timeout=30).status_code == 401
+        seeded = {"email": "seed-000002@perfci.test", "password": "perfci-seed-password"}
+        assert httpx.post(f"{again.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
+        assert again.database_url is not None
+        with psycopg.connect(again.database_url, connect_timeout=10) as conn:
+            row = conn.execute("SELECT count(*) FROM users").fetchone()
+        assert row == (3,)
+    assert _existing(target.containers) == []
+
+
+def test_a_missing_extra_ca_bundle_is_a_config_error_before_anything_runs(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.pem"
+    spec = _spec(compose_env={**docker_env(REPO), "PERFCI_EXTRA_CA": str(missing)})
+    with (
+        pytest.raises(ConfigError, match=r"PERFCI_EXTRA_CA=.*absent\.pem cannot be read"),
+        compose_target(spec, tmp_path),
+    ):
+        pass
+    assert not (tmp_path / "compose.log").exists()
