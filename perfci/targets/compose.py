@@ -32,11 +32,14 @@ DB_USER_PASSWORD_DB = ("perfci", "perfci", "perfci")
 TEMPLATE_DATABASE = "perfci_template"  # seeded once per arm; never connected to while trials run
 TRIAL_DATABASE = "perfci_trial"  # the app's database: recreated from the template before each start
 DOWN_TIMEOUT_S = 120.0
-APP_STOP_TIMEOUT_S = 5
+STATE_CHECK_INTERVAL_S = 1.0  # `docker inspect` while the app boots: a process per call, CPU the boot needs
 # A PEM bundle trusted while the service image is built (TLS-inspecting proxies). Read from this host, not
 # from the checkout, so that every arm of an A/B (a base worktree has no untracked files) gets it.
 EXTRA_CA_ENV = "PERFCI_EXTRA_CA"
 EXTRA_CA_BUILD_ARG_ENV = "PERFCI_EXTRA_CA_CERTS"  # what compose.yaml passes on as the EXTRA_CA_CERTS build arg
+# Compose files applied after the configured one (`:`-separated, relative to its folder), e.g.
+# compose.gha-cache.yaml for a CI layer cache.
+OVERRIDES_ENV = "PERFCI_COMPOSE_OVERRIDES"
 CONTAINER_ROLES = {SERVICE: "service", DATABASE: "database"}
 
 # Two arms boot in parallel, but their builds take turns: the second then finds the first's layers
@@ -78,6 +81,24 @@ def build_args(cli: Sequence[str]) -> list[str]:
     return ["build", *(["--force-rm"] if tuple(cli) == ("docker-compose",) else []), SERVICE]
 
 
+def compose_file_args(files: Sequence[Path]) -> list[str]:
+    """`-f FILE` for each file, in order: later files override earlier ones (v1 and v2 alike)."""
+    return [arg for path in files for arg in ("-f", str(path.resolve()))]
+
+
+def compose_files(compose_file: Path, env: Mapping[str, str]) -> list[Path]:
+    """The configured compose file, then those PERFCI_COMPOSE_OVERRIDES names (relative to its folder)."""
+    overrides = [Path(p.strip()).expanduser() for p in env.get(OVERRIDES_ENV, "").split(":") if p.strip()]
+    files = [compose_file, *(p if p.is_absolute() else compose_file.parent / p for p in overrides)]
+    for path in files[1:]:
+        if not path.is_file():
+            raise ConfigError(
+                f"{OVERRIDES_ENV} names {path}, which is not a file",
+                "give compose files separated by ':', relative to the folder of the configured compose file",
+            )
+    return files
+
+
 def extra_ca_certs(env: Mapping[str, str]) -> str:
     """The PEM text of the bundle named by PERFCI_EXTRA_CA, or "" when none is configured."""
     path_text = env.get(EXTRA_CA_ENV, "").strip()
@@ -113,7 +134,7 @@ def _write_service_env(env: Mapping[str, str], path: Path) -> None:
 class _Compose:
     """One compose project: every call logged to the work directory, every failure a BootError."""
 
-    def __init__(self, compose_file: Path, workdir: Path, env: Mapping[str, str], project: str) -> None:
+    def __init__(self, compose_files: Sequence[Path], workdir: Path, env: Mapping[str, str], project: str) -> None:
         cli = compose_command()
         if cli is None:
             raise BootError(
@@ -121,7 +142,7 @@ class _Compose:
                 "run scripts/setup-docker.sh, install Docker Compose, or use --target process",
             )
         self.cli = cli
-        self.base = [*cli, "-f", str(compose_file.resolve()), "-p", project]
+        self.base = [*cli, *compose_file_args(compose_files), "-p", project]
         self.env = dict(env)
         self.log_path = workdir / "compose.log"
 
@@ -154,6 +175,7 @@ def _logged(
     with log_path.open("ab") as log:
         log.write(f"$ {' '.join(command)}\n".encode())
         log.flush()
+        started = time.monotonic()
         try:
             result = subprocess.run(
                 command, env=env, stdout=subprocess.PIPE, stderr=log, timeout=timeout_s, check=False
@@ -161,6 +183,7 @@ def _logged(
         except subprocess.TimeoutExpired:
             raise boot_failure(f"{what} took longer than {timeout_s:g} s", log_path, hint) from None
         log.write(result.stdout)
+        log.write(f"# {what}: {time.monotonic() - started:.2f} s\n".encode())  # where a slow boot spends it
     if result.returncode != 0:
         raise boot_failure(f"{what} failed (exit code {result.returncode})", log_path, hint)
     return result.stdout.decode(errors="replace")
@@ -219,7 +242,8 @@ class ComposeService:
             "PERFCI_SERVICE_WORKERS": str(spec.workers),
             "PERFCI_JWT_SECRET": secrets.token_hex(32),
         }
-        self.compose = _Compose(spec.compose_file, workdir, self.env, f"perfci-{secrets.token_hex(5)}")
+        files = compose_files(spec.compose_file, env)
+        self.compose = _Compose(files, workdir, self.env, f"perfci-{secrets.token_hex(5)}")
         self.base_url = f"http://{HOST}:{self.service_port}"
         self.app_id = ""
         self.target: Target | None = None
@@ -264,10 +288,10 @@ class ComposeService:
     def restart(self) -> Target:
         """A new service process on a new clone of the seeded database; PostgreSQL and the container stay."""
         assert self.target is not None, "start() first"
-        stop_timeout = APP_STOP_TIMEOUT_S + 30
         hint = "the container's output is in containers.log beside this log"
-        _logged(["docker", "stop", "-t", str(APP_STOP_TIMEOUT_S), self.app_id], self.env,
-                self.compose.log_path, stop_timeout, "stopping the service container", hint)  # fmt: skip
+        # Killed, not stopped: its graceful shutdown is not measured, and `docker stop` spent a second on it.
+        _logged(["docker", "kill", self.app_id], self.env, self.compose.log_path, 60,
+                "stopping the service container", hint)  # fmt: skip
         self._fresh_database()
         _logged(["docker", "start", self.app_id], self.env, self.compose.log_path, 60,
                 "starting the service container again", hint)  # fmt: skip
@@ -324,7 +348,14 @@ class ComposeService:
             time.sleep(0.2)
 
     def _wait_for_app(self) -> None:
-        alive = lambda: _container_state(self.app_id, self.env)[0] not in ("exited", "dead")  # noqa: E731
+        checked = [time.monotonic()]  # the container just started: the first look can wait
+
+        def alive() -> bool:
+            if time.monotonic() - checked[0] < STATE_CHECK_INTERVAL_S:
+                return True
+            checked[0] = time.monotonic()
+            return _container_state(self.app_id, self.env)[0] not in ("exited", "dead")
+
         if wait_until_ready(self.base_url, self.spec.boot_timeout_s, alive):
             return
         containers_log = self.workdir / "containers.log"

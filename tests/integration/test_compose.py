@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ import pytest
 
 from perfci.config import load_config
 from perfci.errors import BootError, ConfigError
+from perfci.monitor import ResourceMonitor
 from perfci.targets.compose import ComposeSpec, compose_command, compose_service, compose_target
 from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available
 
@@ -185,6 +187,18 @@ def test_a_restart_is_a_new_app_process_on_a_fresh_clone_of_the_seeded_database(
         with psycopg.connect(again.database_url, connect_timeout=10) as conn:
             row = conn.execute("SELECT count(*) FROM users").fetchone()
         assert row == (3,)
+
+        # The containers' processes are visible here: sampled by role like a local process, no `docker stats`.
+        monitor = ResourceMonitor(again)
+        assert monitor.containers == []
+        monitor.start()
+        for _ in range(20):
+            httpx.get(f"{again.base_url}/readyz", timeout=5)
+        time.sleep(1.2)
+        monitor.stop()
+        frame = monitor.frame()
+        assert set(frame["source"]) == {"service", "database", "locust"}
+        assert (frame[frame["source"] == "service"]["rss_mb"] > 10).all()
     assert _existing(target.containers) == []
 
 
@@ -197,3 +211,33 @@ def test_a_missing_extra_ca_bundle_is_a_config_error_before_anything_runs(tmp_pa
     ):
         pass
     assert not (tmp_path / "compose.log").exists()
+
+
+@pytest.fixture
+def compose_v2(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Compose v2 through a private docker config folder whose cli-plugins hold it (docs/containers.md)."""
+    config = os.environ.get("PERFCI_TEST_COMPOSE_V2_CONFIG")
+    if not config:
+        pytest.skip("PERFCI_TEST_COMPOSE_V2_CONFIG is not set: no Compose v2 plugin to test with")
+    monkeypatch.setenv("DOCKER_CONFIG", config)
+    compose_command.cache_clear()
+    try:
+        if compose_command() != ("docker", "compose"):
+            pytest.fail(f"`docker compose version` does not answer with DOCKER_CONFIG={config}")
+        yield
+    finally:
+        compose_command.cache_clear()
+
+
+@pytest.mark.usefixtures("compose_v2")
+def test_compose_v2_builds_seeds_restarts_and_removes_the_stack(tmp_path: Path) -> None:
+    with compose_service(_spec(seed_users=2), tmp_path) as service:
+        target = service.target
+        assert target is not None
+        assert "docker compose v2" in target.description
+        assert sorted(target.container_roles.values()) == ["database", "service"]
+        again = service.restart()
+        seeded = {"email": "seed-000001@perfci.test", "password": "perfci-seed-password"}
+        assert httpx.post(f"{again.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
+    assert _existing(target.containers) == []
+    assert "docker compose -f" in (tmp_path / "compose.log").read_text()
