@@ -7,6 +7,7 @@ first and must not silently skip the container path).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,11 +17,13 @@ import httpx
 import psycopg
 import pytest
 
+from perfci.cli import main
 from perfci.config import load_config
 from perfci.errors import BootError, ConfigError
+from perfci.model import Comparison
 from perfci.monitor import ResourceMonitor
 from perfci.targets.compose import ComposeSpec, compose_command, compose_service, compose_target
-from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available
+from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available, image_tag
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.slow]
 
@@ -241,3 +244,67 @@ def test_compose_v2_builds_seeds_restarts_and_removes_the_stack(tmp_path: Path) 
         assert httpx.post(f"{again.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
     assert _existing(target.containers) == []
     assert "docker compose -f" in (tmp_path / "compose.log").read_text()
+
+
+AB_PYPROJECT = """\
+[tool.perfci]
+target = "compose"
+profile = "tiny"
+scenarios = ["journeys"]
+runs_dir = "runs"
+baselines_dir = "baselines"
+
+[tool.perfci.service]
+seed_users = 50
+env = { USERSVC_HASH_TIME_COST = "1", USERSVC_HASH_MEMORY_KIB = "8192" }
+
+[tool.perfci.profiles.tiny]
+trials = 2
+duration_s = 2
+warmup_s = 1
+users = 4
+spawn_rate = 50
+fresh_service = true
+ab_schedule = "concurrent"
+"""
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=ab@perfci.test", "-c", "user.name=perfci", *args],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_an_ab_run_builds_both_arms_with_the_extra_ca_from_outside_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The base arm is built from a clean git worktree: the CA bundle must reach its build from the host."""
+    settings = docker_env(REPO)
+    if not settings.get("PERFCI_EXTRA_CA") and not os.environ.get("PERFCI_EXTRA_CA"):
+        pytest.skip("no extra CA bundle on this machine (scripts/setup-docker.sh found none): nothing to prove")
+    root = tmp_path / "project"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.sqlite3*", "tests")
+    shutil.copytree(REPO / "service", root / "service", ignore=ignore)
+    shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=ignore)
+    (root / "pyproject.toml").write_text(AB_PYPROJECT, encoding="utf-8")
+    (root / ".gitignore").write_text("runs/\n.perfci/\n", encoding="utf-8")
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "project under test")
+    for key, value in settings.items():  # base images and the bundle's path, as .perfci/docker.env gives them
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(root)
+    try:
+        code = main(["run", "--config", str(root / "pyproject.toml"), "--ab", "HEAD", "--no-progress"])
+    finally:
+        tags = [image_tag(root, arm) for arm in ("base", "candidate")]
+        subprocess.run(["docker", "rmi", "--no-prune", *tags], capture_output=True, timeout=60, check=False)
+    assert code in (0, 1)  # measured and compared; a build or boot failure would be 3
+    (run_dir,) = (d for d in (root / "runs").iterdir() if d.is_dir())
+    for arm in ("base", "candidate"):
+        log = (run_dir / "targets" / arm / "compose.log").read_text(encoding="utf-8")
+        assert f"# building the service image {image_tag(root, arm)}" in log
+    comparison = Comparison.model_validate_json((run_dir / "comparison.json").read_text(encoding="utf-8"))
+    assert comparison.mode == "ab"
+    assert not (root / "service" / "docker" / "extra-ca").exists()  # nothing copied into the checkout
