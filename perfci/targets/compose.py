@@ -2,7 +2,7 @@
 
 One compose project per arm lives for the whole run. Its image is built once, PostgreSQL starts once and
 holds a seeded template database; a fresh service for a trial costs an app container restart and a
-`CREATE DATABASE ... TEMPLATE` (milliseconds for a seeded test database), not a new stack.
+`CREATE DATABASE ... TEMPLATE` (well under a second for a seeded test database), not a new stack.
 """
 
 from __future__ import annotations
@@ -290,8 +290,12 @@ class ComposeService:
         assert self.target is not None, "start() first"
         hint = "the container's output is in containers.log beside this log"
         # Killed, not stopped: its graceful shutdown is not measured, and `docker stop` spent a second on it.
-        _logged(["docker", "kill", self.app_id], self.env, self.compose.log_path, 60,
-                "stopping the service container", hint)  # fmt: skip
+        try:
+            _logged(["docker", "kill", self.app_id], self.env, self.compose.log_path, 60,
+                    "stopping the service container", hint)  # fmt: skip
+        except BootError:
+            if _container_state(self.app_id, self.env)[0] not in ("exited", "dead"):
+                raise  # a service that died during the trial needs no killing; anything else is a failure
         self._fresh_database()
         _logged(["docker", "start", self.app_id], self.env, self.compose.log_path, 60,
                 "starting the service container again", hint)  # fmt: skip

@@ -202,6 +202,11 @@ def test_a_restart_is_a_new_app_process_on_a_fresh_clone_of_the_seeded_database(
         frame = monitor.frame()
         assert set(frame["source"]) == {"service", "database", "locust"}
         assert (frame[frame["source"] == "service"]["rss_mb"] > 10).all()
+
+        # A service that died during a trial is restarted all the same.
+        subprocess.run(["docker", "kill", app_id], capture_output=True, check=True, timeout=30)
+        revived = service.restart()
+        assert httpx.get(f"{revived.base_url}/readyz", timeout=5).status_code == 200
     assert _existing(target.containers) == []
 
 
