@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from perfci.config import Config
 from perfci.errors import DataError
 from perfci.model import Arm, Comparison, DatabaseCounters, QueryStat, ResourcePeak, TrialInfo
+from perfci.monitor import role_of
 from perfci.recommend import Evidence, Finding, recommend
 from perfci.results import RUN_FILE, read_trial_info, trial_dirs
 from perfci.stress import STRESS_FILE, StressRun, read_stress
@@ -81,10 +82,14 @@ def _concat(frames: Iterable[pd.DataFrame | None]) -> pd.DataFrame | None:
 
 
 def resource_peaks(resources: pd.DataFrame | None) -> list[ResourcePeak]:
-    """Per source the peak and mean CPU (percent of one core) and the peak memory."""
+    """Per role (service, database, locust) the peak and mean CPU (percent of one core) and the peak memory.
+
+    Samples are grouped by role over all of the arm's trials, so a report has a row per role, not one per
+    container or process of every trial (older runs named containers; they are mapped to their role).
+    """
     if resources is None or resources.empty:
         return []
-    grouped = resources.groupby("source", sort=True, observed=True)
+    grouped = resources.assign(source=resources["source"].map(role_of)).groupby("source", sort=True, observed=True)
     return [
         ResourcePeak(
             source=str(source),

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from perfci import locust_plugin
+from perfci.distributed import remote_workers
 from perfci.errors import LoadError
 from perfci.model import SAMPLE_COLUMNS, Arm, TrialInfo
 from perfci.monitor import ResourceMonitor, database_delta, database_snapshot, peaks
@@ -224,14 +225,25 @@ def run_trial(
 def _launch(
     spec: TrialSpec, target: Target, env: dict[str, str], trial_dir: Path, log: Path
 ) -> list[subprocess.Popen[bytes]]:
-    """One local Locust, or Locust's own master and N workers (never a home-made distribution)."""
+    """One local Locust, or Locust's own master and N workers (never a home-made distribution).
+
+    With remote workers configured (perfci.distributed), the master also binds where they reach it and
+    awaits them; they send their samples to it over Locust's messaging.
+    """
     # Locust reads [tool.locust] from a pyproject.toml in its working directory: the trial dir has none.
-    if spec.workers == 0:
+    remote = remote_workers(os.environ)
+    if spec.workers == 0 and remote.count == 0:
         return [_start(locust_command(spec, target), env, trial_dir, log)]
-    port = free_port()
-    master = ["--master", "--expect-workers", str(spec.workers), "--master-bind-port", str(port)]
+    port = remote.port_for(spec.arm) if remote.count else free_port()
+    if remote.count:
+        master = remote.master_args(spec.arm, spec.workers)
+    else:
+        master = ["--master", "--expect-workers", str(spec.workers), "--master-bind-port", str(port)]
     processes = [_start(locust_command(spec, target, master), env, trial_dir, log)]
-    worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    # Local workers reach the master on loopback unless it binds one address only.
+    everywhere = ("0.0.0.0", "::")  # noqa: S104 - compared with, not bound to
+    local_host = remote.master_host if remote.count and remote.master_host not in everywhere else "127.0.0.1"
+    worker = ["--worker", "--master-host", local_host, "--master-port", str(port)]
     processes += [_start(_worker_command(spec, worker), env, trial_dir, log) for _ in range(spec.workers)]
     return processes
 

@@ -17,6 +17,11 @@ from perfci.model import DatabaseCounters, QueryStat, ResourcePeak
 from perfci.targets.base import Target
 
 SAMPLE_INTERVAL_S = 0.5
+# Every resource sample is named by its role, whatever the target: a report then has one row per role and
+# arm, not one per container or process of every trial.
+SERVICE, DATABASE, LOCUST = "service", "database", "locust"
+# A container name from before roles were recorded: `<project>_app_1` (compose v1) or `<project>-db-1` (v2).
+_LEGACY_CONTAINER = re.compile(r"^perfci-[0-9a-f]+[-_](?P<service>app|db)[-_]\d+$")
 COUNTER_COLUMNS = (
     "xact_commit",
     "xact_rollback",
@@ -68,8 +73,18 @@ class ResourceMonitor:
         self.target = target
         self.interval_s = interval_s
         self.rows: list[tuple[float, str, float, float]] = []
-        self.trees = [_tree("service", target.pids)] if target.pids else []
-        self.locust = _tree("locust", locust_pids)
+        self.trees = [_tree(SERVICE, target.pids)] if target.pids else []
+        self.locust = _tree(LOCUST, locust_pids)
+        # Containers whose processes this host sees are sampled like local processes: the same figures as
+        # the process target's, at no cost. `docker stats` (two seconds and a process per call, CPU that the
+        # service would otherwise get) only for the rest, e.g. an engine on another host.
+        self.containers: list[str] = []
+        for container, pid in container_pids(target.containers).items():
+            tree = _tree(target.container_roles.get(container, container), [pid] if pid else [])
+            if tree.roots:
+                self.trees.append(tree)
+            else:
+                self.containers.append(container)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="perfci-monitor", daemon=True)
         self.t0 = time.time()
@@ -91,9 +106,10 @@ class ResourceMonitor:
             for tree in [*self.trees, self.locust]:
                 cpu, rss = tree.sample()
                 self.rows.append((now, tree.source, cpu, rss))
-            if self.target.containers:
-                for name, cpu, rss in docker_stats(self.target.containers):
-                    self.rows.append((time.time() - self.t0, name, cpu, rss))
+            if self.containers:
+                for container, cpu, rss in docker_stats(self.containers):
+                    role = self.target.container_roles.get(container, container)
+                    self.rows.append((time.time() - self.t0, role, cpu, rss))
             self._stop.wait(self.interval_s)
 
     def frame(self) -> pd.DataFrame:
@@ -121,11 +137,37 @@ def _bytes(text: str) -> float:
     return float(match.group(1)) * _DOCKER_UNITS.get(match.group(2), 1) if match else 0.0
 
 
-def docker_stats(containers: Sequence[str]) -> list[tuple[str, float, float]]:
-    """(container name, CPU %, memory MB) per container; empty when docker does not answer in time."""
+def container_pids(containers: Sequence[str]) -> dict[str, int]:
+    """Container -> the host pid of its main process (0 when not running or docker does not answer)."""
+    if not containers:
+        return {}
     try:
         result = subprocess.run(
-            ["docker", "stats", "--no-stream", "--format", "{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}", *containers],
+            ["docker", "inspect", "-f", "{{.State.Pid}}", *containers],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return dict.fromkeys(containers, 0)
+    pids = [int(line) if line.strip().isdigit() else 0 for line in result.stdout.splitlines()]
+    if result.returncode != 0 or len(pids) != len(containers):
+        return dict.fromkeys(containers, 0)
+    return dict(zip(containers, pids, strict=True))
+
+
+def role_of(source: str) -> str:
+    """The role of a resource source: itself, or for a container name of an older run, its role."""
+    match = _LEGACY_CONTAINER.match(source)
+    if match is None:
+        return source
+    return SERVICE if match.group("service") == "app" else DATABASE
+
+
+def docker_stats(containers: Sequence[str]) -> list[tuple[str, float, float]]:
+    """(container as given, CPU %, memory MB) per container; empty when docker does not answer in time."""
+    try:
+        result = subprocess.run(
+            # {{.Container}} is the name or id exactly as passed, so that the caller can look it up.
+            ["docker", "stats", "--no-stream", "--format", "{{.Container}}\t{{.CPUPerc}}\t{{.MemUsage}}", *containers],
             capture_output=True,
             text=True,
             timeout=10,

@@ -49,7 +49,7 @@ from perfci.results import (
 )
 from perfci.summarise import histogram, measured_window
 from perfci.targets.base import Target
-from perfci.targets.select import BootRequest, boot_target
+from perfci.targets.select import BootedService, BootRequest, boot_service
 
 Say = Callable[[str], None]
 OPEN_MODEL_SCENARIO = "open"  # offered a fixed arrival rate (profile.arrival_rate) instead of closed-loop users
@@ -185,8 +185,7 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
         cpus_awake(config.hold_cpus_awake, say) as cpu_idle,
         Services(config, options, run_dir, checkouts, say) as services,
     ):
-        for arm in arms:
-            services.boot(arm)
+        services.boot_all(arms)
         environment = current_environment(
             services.targets["candidate"].kind,
             {k: v for t in services.targets.values() for k, v in t.image_ids.items()},
@@ -263,7 +262,7 @@ def _concurrent_pair(
     younger of two freshly started services, is never always the same arm. A failure in either trial is
     raised after both have ended, each having kept what it measured.
     """
-    targets = {arm: services.for_trial(arm) for arm in order}
+    targets = services.for_pair(order)
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=len(order), thread_name_prefix="perfci-arm") as pool:
         futures = {
@@ -283,7 +282,12 @@ def _concurrent_pair(
 
 
 class Services:
-    """The running service of each arm; with `profile.fresh_service`, a new one for every trial."""
+    """The running service of each arm; with `profile.fresh_service`, a fresh one for every trial.
+
+    Each arm's service is booted once and kept for the run; a fresh one is the target's own restart (for
+    compose, a new app process on a new clone of the seeded database, PostgreSQL staying up). The arms of an
+    A/B boot and restart in parallel: a pair waits for the slower arm, not for both in turn.
+    """
 
     def __init__(
         self, config: Config, options: RunOptions, run_dir: Path, checkouts: Mapping[Arm, Path], say: Say
@@ -291,7 +295,8 @@ class Services:
         self.config, self.run_dir, self.checkouts, self.say = config, run_dir, checkouts, say
         self.extra_env: dict[Arm, Mapping[str, str]] = {"base": options.base_env, "candidate": options.candidate_env}
         self.targets: dict[Arm, Target] = {}
-        self._stacks: dict[Arm, ExitStack] = {}
+        self._stack = ExitStack()
+        self._booted: dict[Arm, BootedService] = {}
         self._restarts = config.profile.fresh_service
         self._used: set[Arm] = set()  # arms whose running service has already served a trial
 
@@ -299,13 +304,10 @@ class Services:
         return self
 
     def __exit__(self, *_: object) -> None:
-        for stack in self._stacks.values():
-            stack.close()
+        self._stack.close()
 
     def boot(self, arm: Arm) -> Target:
-        first = arm not in self.targets
-        if first:
-            self.say(f"perfci: booting the {arm} service ({self.config.target})")
+        self.say(f"perfci: booting the {arm} service ({self.config.target})")
         request = BootRequest(
             arm=arm,
             checkout=self.checkouts[arm],
@@ -313,24 +315,39 @@ class Services:
             workdir=self.run_dir / "targets" / arm,
             sqlite_template=self.run_dir / "targets" / arm / "seeded.sqlite3",
         )
-        stack = ExitStack()  # a boot that fails has entered nothing: there is nothing to close
-        target = stack.enter_context(boot_target(self.config, request))
-        self._stacks[arm] = stack
-        self.targets[arm] = target
-        if first:
-            self.say(f"perfci: {arm} service ready at {target.base_url}: {target.description}")
-            if self._restarts and target.kind == "url":
-                self.say("perfci: a url target cannot be restarted: every trial uses the same service")
-        return target
+        booted = self._stack.enter_context(boot_service(self.config, request))
+        self._booted[arm] = booted
+        self.targets[arm] = booted.target
+        self.say(f"perfci: {arm} service ready at {booted.target.base_url}: {booted.target.description}")
+        if self._restarts and booted.target.kind == "url":
+            self.say("perfci: a url target cannot be restarted: every trial uses the same service")
+        return booted.target
+
+    def boot_all(self, arms: Sequence[Arm]) -> None:
+        """Boot the arms at once; a failure is raised after every boot has ended (and is closed on exit)."""
+        _in_parallel(self.boot, arms)
 
     def for_trial(self, arm: Arm) -> Target:
         """The arm's service for its next trial: restarted from its seeded state when the profile asks and
         the running one has served a trial already."""
         if self._restarts and arm in self._used and self.targets[arm].kind != "url":
-            self._stacks.pop(arm).close()
-            self.boot(arm)
+            self.targets[arm] = self._booted[arm].restart()
         self._used.add(arm)
         return self.targets[arm]
+
+    def for_pair(self, order: Sequence[Arm]) -> dict[Arm, Target]:
+        """Both arms' services for a concurrent pair, restarted in parallel (started in `order`)."""
+        return dict(zip(order, _in_parallel(self.for_trial, order), strict=True))
+
+
+def _in_parallel(work: Callable[[Arm], Target], arms: Sequence[Arm]) -> list[Target]:
+    """`work` for each arm in threads, submitted in order; the first failure raised once all have ended."""
+    if len(arms) < 2:
+        return [work(arm) for arm in arms]
+    with ThreadPoolExecutor(max_workers=len(arms), thread_name_prefix="perfci-boot") as pool:
+        futures = [pool.submit(work, arm) for arm in arms]
+        wait(futures)
+    return [future.result() for future in futures]
 
 
 def compare(

@@ -304,7 +304,7 @@ def _breaking_points(inputs: ReportInputs) -> list[str]:
 
 def _peak_row(peak: ResourcePeak) -> tuple[str, ...]:
     return (
-        markdown_text(peak.source),
+        markdown_text(fmt.resource_role(peak.source)),
         f"{peak.cpu_percent_peak:.0f} %",
         f"{peak.cpu_percent_mean:.0f} %",
         f"{peak.rss_mb_peak:.0f} MB",
@@ -316,11 +316,12 @@ def _resources(inputs: ReportInputs) -> list[str]:
     rows = [
         (markdown_text(s.scenario), *_peak_row(p))
         for s in inputs.comparison.scenarios
-        for p in s.resources.get("candidate", [])
+        for arm, p in fmt.resource_rows(s.resources)
+        if arm == "candidate"
     ]
     if not rows:
         return [*lines, "No resource samples were recorded in this run.", ""]
-    lines += _table(["scenario", "process", "CPU peak", "CPU mean", "memory peak"], rows, "ll")
+    lines += _table(["scenario", "role", "CPU peak", "CPU mean", "memory peak"], rows, "ll")
     lines += ["_CPU in percent of one core (200 % = two cores busy), over the measured windows._", ""]
     return lines
 

@@ -6,8 +6,10 @@
 #   2. dockerd, when no engine answers.
 #   3. Local base images, when absent: a Debian minbase rootfs from debootstrap (docker import), then a
 #      Python base and a PostgreSQL image built on it (service/docker/python, service/docker/postgres).
-#   4. The machine's extra CA certificates copied into service/docker/extra-ca so that image builds that
-#      pip-install trust an intercepting proxy instead of disabling verification.
+#   4. The machine's extra CA certificates gathered into one bundle, .perfci/extra-ca.pem, that perfci passes
+#      to every image build (PERFCI_EXTRA_CA) so that builds that pip-install trust an intercepting proxy
+#      instead of disabling verification. It lives outside service/: the base arm of an A/B run is built
+#      from a clean git worktree, which would not have it.
 #   5. The environment compose needs, written to .perfci/docker.env and printed as `export` lines.
 #
 # Where the official python/postgres images can be pulled (GitHub-hosted runners) step 3 is skipped and
@@ -17,6 +19,7 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE_DIR="${PERFCI_DOCKER_STATE_DIR:-$REPO_ROOT/.perfci/docker}"
 ENV_FILE="$REPO_ROOT/.perfci/docker.env"
+EXTRA_CA_FILE="$REPO_ROOT/.perfci/extra-ca.pem"
 DEBIAN_IMAGE="${PERFCI_LOCAL_DEBIAN_IMAGE:-perfci-local/debian:bookworm}"
 PYTHON_IMAGE="${PERFCI_LOCAL_PYTHON_IMAGE:-perfci-local/python:3.11-bookworm}"
 POSTGRES_IMAGE="${PERFCI_LOCAL_POSTGRES_IMAGE:-perfci-local/postgres:15-bookworm}"
@@ -82,14 +85,17 @@ debian_mirror() {
     echo "${uri:-http://deb.debian.org/debian}"
 }
 
-copy_extra_cas() {
-    local dest="$REPO_ROOT/service/docker/extra-ca" crt
+# Writes the bundle and returns 0 when the machine has extra CA certificates, else removes it and returns 1.
+gather_extra_cas() {
+    local crt found=()
     for crt in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificates/*/*.crt; do
-        [[ -f "$crt" ]] || continue
-        cmp -s "$crt" "$dest/$(basename "$crt")" && continue
-        cp "$crt" "$dest/"
-        log "trusting $(basename "$crt") in image builds (copied to service/docker/extra-ca/)"
+        [[ -f "$crt" ]] && found+=("$crt")
     done
+    if [[ ${#found[@]} -eq 0 ]]; then rm -f "$EXTRA_CA_FILE"; return 1; fi
+    mkdir -p "$(dirname "$EXTRA_CA_FILE")"
+    awk 1 "${found[@]}" >"$EXTRA_CA_FILE.tmp"  # awk 1: a file without a final newline still ends its line
+    mv "$EXTRA_CA_FILE.tmp" "$EXTRA_CA_FILE"
+    log "trusting ${#found[@]} extra CA certificate(s) in image builds ($EXTRA_CA_FILE)"
 }
 
 build_local_images() {
@@ -117,9 +123,12 @@ build_local_images() {
 }
 
 write_env() {
-    local official=$1
+    local official=$1 extra_ca=$2
     mkdir -p "$(dirname "$ENV_FILE")"
     {
+        if [[ $extra_ca -eq 1 ]]; then
+            echo "export PERFCI_EXTRA_CA=$EXTRA_CA_FILE"
+        fi
         if [[ $official -eq 0 ]]; then
             echo "export PERFCI_PYTHON_IMAGE=$PYTHON_IMAGE"
             echo "export PERFCI_POSTGRES_IMAGE=$POSTGRES_IMAGE"
@@ -135,15 +144,15 @@ main() {
     mkdir -p "$STATE_DIR"
     install_packages
     start_engine
-    copy_extra_cas
-    local official=0
+    local official=0 extra_ca=0
+    if gather_extra_cas; then extra_ca=1; fi
     if use_official_images; then
         official=1
         log "the official images can be pulled: compose uses them"
     else
         build_local_images
     fi
-    write_env "$official"
+    write_env "$official" "$extra_ca"
     log "ready: source $ENV_FILE (perfci reads it itself)"
 }
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
-from perfci.model import EndpointComparison, MetricComparison, Verdict
+from perfci.model import Arm, EndpointComparison, MetricComparison, ResourcePeak, Verdict
 
 # Shown where a figure does not exist (no base arm, no SLO); a dash reads as "nothing here" in a table.
 NONE = "\N{EN DASH}"
@@ -43,9 +44,34 @@ def percent(fraction: float, *, signed: bool = True) -> str:
     return f"{value:+.1f} %"
 
 
+# An interval whose ends are more than a factor of four apart (a factor of two either side of the
+# estimate) says nothing a reader can use: with two or three pairs the t quantile alone makes it span
+# orders of magnitude ("-100.0 % … +449327307.6 %"). Judged on the ratio scale, so that a large change
+# measured tightly (+140 % … +160 %) still shows its interval.
+UNINFORMATIVE_SPAN = 4.0
+TOO_FEW_PAIRS = "too few pairs"
+
+
+def informative(metric: MetricComparison) -> bool:
+    """Whether the confidence interval is finite and its ends within a factor of UNINFORMATIVE_SPAN."""
+    low, high = 1.0 + metric.ci_low, 1.0 + metric.ci_high
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0.0:
+        return False
+    return high / low <= UNINFORMATIVE_SPAN
+
+
+def ci_text(metric: MetricComparison) -> str:
+    """'+8.1 % … +20.3 %', or 'too few pairs' where the interval is not informative."""
+    if not informative(metric):
+        return TOO_FEW_PAIRS
+    return f"{percent(metric.ci_low)} … {percent(metric.ci_high)}"
+
+
 def change_with_ci(metric: MetricComparison) -> str:
-    """'p95 +14.2 % (+8.1 … +20.3)': the estimate and its confidence interval."""
-    return f"{metric.metric} {percent(metric.change)} ({percent(metric.ci_low)} … {percent(metric.ci_high)})"
+    """'p95 +14.2 % (+8.1 … +20.3)': the estimate and its confidence interval (or why there is none)."""
+    if not informative(metric):
+        return f"{metric.metric} {percent(metric.change)} (CI: {TOO_FEW_PAIRS})"
+    return f"{metric.metric} {percent(metric.change)} ({ci_text(metric)})"
 
 
 def deciding_metric(endpoint: EndpointComparison) -> MetricComparison | None:
@@ -55,6 +81,25 @@ def deciding_metric(endpoint: EndpointComparison) -> MetricComparison | None:
         return max(same, key=lambda m: abs(m.change))
     by_name = {m.metric: m for m in endpoint.metrics}
     return by_name.get("p95") or (endpoint.metrics[0] if endpoint.metrics else None)
+
+
+# What each role of the resource table is called, in the order the table lists them.
+RESOURCE_ROLES = {"service": "service app", "database": "database", "locust": "Locust"}
+
+
+def resource_role(source: str) -> str:
+    return RESOURCE_ROLES.get(source, source)
+
+
+def arm_label(arm: Arm) -> str:
+    return "PR" if arm == "candidate" else "base"
+
+
+def resource_rows(resources: Mapping[Arm, Sequence[ResourcePeak]]) -> list[tuple[Arm, ResourcePeak]]:
+    """Every arm's peaks grouped by role (service app, database, Locust, then others), base before PR."""
+    order = {role: index for index, role in enumerate(RESOURCE_ROLES)}
+    rows = [(arm, peak) for arm, peaks in resources.items() for peak in peaks]
+    return sorted(rows, key=lambda row: (order.get(row[1].source, len(order)), row[1].source, row[0] != "base"))
 
 
 def short_sha(commit: str | None) -> str:

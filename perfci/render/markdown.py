@@ -341,16 +341,15 @@ def _noise_table(endpoints: Sequence[EndpointComparison], max_rows: int | None) 
 def _resources_table(scenario: ScenarioComparison) -> _Table | None:
     rows = [
         (
-            markdown_text(peak.source, 60),
-            "base" if arm == "base" else "PR",
+            markdown_text(fmt.resource_role(peak.source), 60),
+            fmt.arm_label(arm),
             f"{peak.cpu_percent_peak:.0f} %",
             f"{peak.cpu_percent_mean:.0f} %",
             f"{peak.rss_mb_peak:.0f} MB",
         )
-        for arm, peaks in sorted(scenario.resources.items())
-        for peak in peaks
+        for arm, peak in fmt.resource_rows(scenario.resources)
     ]
-    return _table(("Process", "Arm", "CPU peak", "CPU mean", "Memory peak"), rows, None)
+    return _table(("Role", "Arm", "CPU peak", "CPU mean", "Memory peak"), rows, None)
 
 
 def _database_table(database: Mapping[Arm, DatabaseCounters]) -> _Table | None:

@@ -111,17 +111,16 @@ def _resources_table(scenario: ScenarioComparison) -> Table | None:
     if not scenario.resources:
         return None
     table = Table(title="resource peaks", title_justify="left")
-    for column in ("process", "arm", "CPU peak", "CPU mean", "memory peak"):
+    for column in ("role", "arm", "CPU peak", "CPU mean", "memory peak"):
         table.add_column(column, justify="right" if column.startswith(("CPU", "memory")) else "left")
-    for arm, peaks in sorted(scenario.resources.items()):
-        for p in peaks:
-            table.add_row(
-                Text(one_line(p.source, 40)),
-                arm,
-                f"{p.cpu_percent_peak:.0f} %",
-                f"{p.cpu_percent_mean:.0f} %",
-                f"{p.rss_mb_peak:.0f} MB",
-            )
+    for arm, p in fmt.resource_rows(scenario.resources):
+        table.add_row(
+            Text(one_line(fmt.resource_role(p.source), 40)),
+            fmt.arm_label(arm),
+            f"{p.cpu_percent_peak:.0f} %",
+            f"{p.cpu_percent_mean:.0f} %",
+            f"{p.rss_mb_peak:.0f} MB",
+        )
     return table
 
 

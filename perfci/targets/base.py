@@ -17,6 +17,7 @@ class Target:
     log_paths: tuple[Path, ...] = ()  # kept after tear-down, shown on failure
     pids: tuple[int, ...] = ()  # process target: the service's root process(es); children are found
     containers: tuple[str, ...] = ()  # compose target: container ids of the service and its database
+    container_roles: Mapping[str, str] = field(default_factory=dict)  # container id -> "service" or "database"
     database_url: str | None = None  # PostgreSQL URL reachable from this host, for counters; None otherwise
     image_ids: Mapping[str, str] = field(default_factory=dict)  # compose target: service name -> image id
     seed_users: int = 0  # users created before load (emails/passwords follow the service's seed scheme)

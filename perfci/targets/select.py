@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import subprocess
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from perfci.config import Config, TargetChoice
 from perfci.errors import ConfigError
 from perfci.model import Arm
 from perfci.targets.base import Target, TargetKind
-from perfci.targets.compose import ComposeSpec, compose_command, compose_target
+from perfci.targets.compose import ComposeSpec, compose_command, compose_service
 from perfci.targets.process import ProcessSpec, process_target
 from perfci.targets.url import url_target
 
@@ -75,9 +76,65 @@ def docker_env(project_root: Path) -> dict[str, str]:
     return found
 
 
+@dataclass
+class BootedService:
+    """An arm's running service: its target now, and how to get a fresh one for the next trial."""
+
+    target: Target
+    restart: Callable[[], Target]
+
+
+def image_tag(project_root: Path, arm: Arm) -> str:
+    """The arm's image tag: one per project checkout and arm, so that runs of other checkouts on the same
+    engine never retag an image between its build and its start, and a rerun here reuses the tag."""
+    checkout = hashlib.sha256(str(project_root.resolve()).encode()).hexdigest()[:8]
+    return f"perfci-userservice:{arm}-{checkout}"
+
+
+def _compose_spec(config: Config, request: BootRequest) -> ComposeSpec:
+    settings = config.service
+    return ComposeSpec(
+        compose_file=config.project_root / settings.compose_file,
+        service_dir=request.checkout / settings.service_dir,
+        image_tag=image_tag(config.project_root, request.arm),
+        env={**settings.env, **request.extra_env},
+        compose_env=docker_env(config.project_root),
+        seed_users=settings.seed_users,
+        boot_timeout_s=settings.boot_timeout_s,
+        workers=settings.workers,
+    )
+
+
+@contextmanager
+def boot_service(config: Config, request: BootRequest) -> Iterator[BootedService]:
+    """Boot the configured target for one arm, kept for a whole run; the pipeline's entry into this package.
+
+    A restart gives the next trial a fresh service: for compose a new app process on a new clone of the
+    seeded database (PostgreSQL and the image stay); for a process a new process (on a copy of the seeded
+    SQLite file, or a new PostgreSQL database); a url target cannot be restarted and stays as it is.
+    """
+    if resolve_kind(config.target) == "compose":
+        with compose_service(_compose_spec(config, request), request.workdir) as service:
+            assert service.target is not None
+            yield BootedService(service.target, service.restart)
+        return
+    stack = ExitStack()
+    try:
+
+        def restart() -> Target:
+            nonlocal stack
+            stack.close()
+            stack = ExitStack()
+            return stack.enter_context(boot_target(config, request))
+
+        yield BootedService(stack.enter_context(boot_target(config, request)), restart)
+    finally:
+        stack.close()
+
+
 @contextmanager
 def boot_target(config: Config, request: BootRequest) -> Iterator[Target]:
-    """Boot the configured target for one arm; the pipeline's only entry into this package."""
+    """Boot the configured target for one arm once (no restarts): reports, stress runs, tests."""
     settings = config.service
     kind = resolve_kind(config.target)
     service_dir = request.checkout / settings.service_dir
@@ -86,18 +143,9 @@ def boot_target(config: Config, request: BootRequest) -> Iterator[Target]:
         with url_target(settings.url, settings.boot_timeout_s, settings.seed_users) as target:
             yield target
     elif kind == "compose":
-        spec = ComposeSpec(
-            compose_file=config.project_root / settings.compose_file,
-            service_dir=service_dir,
-            image_tag=f"perfci-userservice:{request.arm}",
-            env=env,
-            compose_env=docker_env(config.project_root),
-            seed_users=settings.seed_users,
-            boot_timeout_s=settings.boot_timeout_s,
-            workers=settings.workers,
-        )
-        with compose_target(spec, request.workdir) as target:
-            yield target
+        with compose_service(_compose_spec(config, request), request.workdir) as service:
+            assert service.target is not None
+            yield service.target
     else:
         process_spec = ProcessSpec(
             service_dir=service_dir,

@@ -7,18 +7,23 @@ first and must not silently skip the container path).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
+from perfci.cli import main
 from perfci.config import load_config
-from perfci.errors import BootError
-from perfci.targets.compose import ComposeSpec, compose_command, compose_target
-from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available
+from perfci.errors import BootError, ConfigError
+from perfci.model import Comparison
+from perfci.monitor import ResourceMonitor
+from perfci.targets.compose import ComposeSpec, compose_command, compose_service, compose_target
+from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available, image_tag
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.slow]
 
@@ -149,3 +154,162 @@ def test_auto_target_boots_the_stack_from_the_configuration(tmp_path: Path) -> N
         )
         assert seeded.status_code == 200, seeded.text
     assert _existing(target.containers) == []
+
+
+def _started_at(container_id: str) -> str:
+    result = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.StartedAt}}", container_id],
+        capture_output=True, text=True, check=True, timeout=30,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def test_a_restart_is_a_new_app_process_on_a_fresh_clone_of_the_seeded_database(tmp_path: Path) -> None:
+    with compose_service(_spec(seed_users=3), tmp_path) as service:
+        target = service.target
+        assert target is not None
+        roles = target.container_roles
+        assert sorted(roles.values()) == ["database", "service"]
+        (db_id,) = [cid for cid, role in roles.items() if role == "database"]
+        (app_id,) = [cid for cid, role in roles.items() if role == "service"]
+        db_started, app_started = _started_at(db_id), _started_at(app_id)
+        user = {"email": "left-behind@perfci.test", "password": "a-long-password-1", "display_name": "L"}
+        assert httpx.post(f"{target.base_url}/auth/register", json=user, timeout=30).status_code == 201
+
+        again = service.restart()
+
+        assert again.base_url == target.base_url
+        assert _started_at(db_id) == db_started  # PostgreSQL kept running
+        assert _started_at(app_id) != app_started  # a new service process
+        # The trial's writes are gone; the seeded users are there again.
+        login = {"email": user["email"], "password": user["password"]}
+        assert httpx.post(f"{again.base_url}/auth/login", json=login, timeout=30).status_code == 401
+        seeded = {"email": "seed-000002@perfci.test", "password": "perfci-seed-password"}
+        assert httpx.post(f"{again.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
+        assert again.database_url is not None
+        with psycopg.connect(again.database_url, connect_timeout=10) as conn:
+            row = conn.execute("SELECT count(*) FROM users").fetchone()
+        assert row == (3,)
+
+        # The containers' processes are visible here: sampled by role like a local process, no `docker stats`.
+        monitor = ResourceMonitor(again)
+        assert monitor.containers == []
+        monitor.start()
+        for _ in range(20):
+            httpx.get(f"{again.base_url}/readyz", timeout=5)
+        time.sleep(1.2)
+        monitor.stop()
+        frame = monitor.frame()
+        assert set(frame["source"]) == {"service", "database", "locust"}
+        assert (frame[frame["source"] == "service"]["rss_mb"] > 10).all()
+
+        # A service that died during a trial is restarted all the same.
+        subprocess.run(["docker", "kill", app_id], capture_output=True, check=True, timeout=30)
+        revived = service.restart()
+        assert httpx.get(f"{revived.base_url}/readyz", timeout=5).status_code == 200
+    assert _existing(target.containers) == []
+
+
+def test_a_missing_extra_ca_bundle_is_a_config_error_before_anything_runs(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.pem"
+    spec = _spec(compose_env={**docker_env(REPO), "PERFCI_EXTRA_CA": str(missing)})
+    with (
+        pytest.raises(ConfigError, match=r"PERFCI_EXTRA_CA=.*absent\.pem cannot be read"),
+        compose_target(spec, tmp_path),
+    ):
+        pass
+    assert not (tmp_path / "compose.log").exists()
+
+
+@pytest.fixture
+def compose_v2(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Compose v2 through a private docker config folder whose cli-plugins hold it (docs/containers.md)."""
+    config = os.environ.get("PERFCI_TEST_COMPOSE_V2_CONFIG")
+    if not config:
+        pytest.skip("PERFCI_TEST_COMPOSE_V2_CONFIG is not set: no Compose v2 plugin to test with")
+    monkeypatch.setenv("DOCKER_CONFIG", config)
+    compose_command.cache_clear()
+    try:
+        if compose_command() != ("docker", "compose"):
+            pytest.fail(f"`docker compose version` does not answer with DOCKER_CONFIG={config}")
+        yield
+    finally:
+        compose_command.cache_clear()
+
+
+@pytest.mark.usefixtures("compose_v2")
+def test_compose_v2_builds_seeds_restarts_and_removes_the_stack(tmp_path: Path) -> None:
+    with compose_service(_spec(seed_users=2), tmp_path) as service:
+        target = service.target
+        assert target is not None
+        assert "docker compose v2" in target.description
+        assert sorted(target.container_roles.values()) == ["database", "service"]
+        again = service.restart()
+        seeded = {"email": "seed-000001@perfci.test", "password": "perfci-seed-password"}
+        assert httpx.post(f"{again.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
+    assert _existing(target.containers) == []
+    assert "docker compose -f" in (tmp_path / "compose.log").read_text()
+
+
+AB_PYPROJECT = """\
+[tool.perfci]
+target = "compose"
+profile = "tiny"
+scenarios = ["journeys"]
+runs_dir = "runs"
+baselines_dir = "baselines"
+
+[tool.perfci.service]
+seed_users = 50
+env = { USERSVC_HASH_TIME_COST = "1", USERSVC_HASH_MEMORY_KIB = "8192" }
+
+[tool.perfci.profiles.tiny]
+trials = 2
+duration_s = 2
+warmup_s = 1
+users = 4
+spawn_rate = 50
+fresh_service = true
+ab_schedule = "concurrent"
+"""
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=ab@perfci.test", "-c", "user.name=perfci", *args],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_an_ab_run_builds_both_arms_with_the_extra_ca_from_outside_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The base arm is built from a clean git worktree: the CA bundle must reach its build from the host."""
+    settings = docker_env(REPO)
+    if not settings.get("PERFCI_EXTRA_CA") and not os.environ.get("PERFCI_EXTRA_CA"):
+        pytest.skip("no extra CA bundle on this machine (scripts/setup-docker.sh found none): nothing to prove")
+    root = tmp_path / "project"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.sqlite3*", "tests")
+    shutil.copytree(REPO / "service", root / "service", ignore=ignore)
+    shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=ignore)
+    (root / "pyproject.toml").write_text(AB_PYPROJECT, encoding="utf-8")
+    (root / ".gitignore").write_text("runs/\n.perfci/\n", encoding="utf-8")
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "project under test")
+    for key, value in settings.items():  # base images and the bundle's path, as .perfci/docker.env gives them
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(root)
+    try:
+        code = main(["run", "--config", str(root / "pyproject.toml"), "--ab", "HEAD", "--no-progress"])
+    finally:
+        tags = [image_tag(root, arm) for arm in ("base", "candidate")]
+        subprocess.run(["docker", "rmi", "--no-prune", *tags], capture_output=True, timeout=60, check=False)
+    assert code in (0, 1)  # measured and compared; a build or boot failure would be 3
+    (run_dir,) = (d for d in (root / "runs").iterdir() if d.is_dir())
+    for arm in ("base", "candidate"):
+        log = (run_dir / "targets" / arm / "compose.log").read_text(encoding="utf-8")
+        assert f"# building the service image {image_tag(root, arm)}" in log
+    comparison = Comparison.model_validate_json((run_dir / "comparison.json").read_text(encoding="utf-8"))
+    assert comparison.mode == "ab"
+    assert not (root / "service" / "docker" / "extra-ca").exists()  # nothing copied into the checkout

@@ -415,4 +415,4 @@ def test_html_report_of_a_clean_run_says_no_rule_fired_and_has_no_trends_without
     assert "No rule fired" in html.split(FINDINGS_HEADING, 1)[1]
     assert TRENDS_HEADING not in html
     # Resource peaks come from the run's files when the comparison carries none.
-    assert '<td class="name">service</td>' in html
+    assert '<td class="name">service app</td>' in html

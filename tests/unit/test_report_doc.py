@@ -276,8 +276,8 @@ def test_no_stress_says_so() -> None:
 
 def test_resources_table_lists_service_and_locust_peaks() -> None:
     resources = section(render_performance_report(inputs()), "Resources")
-    assert "| journeys | service | 99 % | 87 % | 142 MB |" in resources
-    assert "| journeys | locust | 41 % | 33 % | 88 MB |" in resources
+    assert "| journeys | service app | 99 % | 87 % | 142 MB |" in resources
+    assert "| journeys | Locust | 41 % | 33 % | 88 MB |" in resources
     empty = comparison(database=False)
     bare = empty.model_copy(update={"scenarios": [empty.scenarios[0].model_copy(update={"resources": {}})]})
     assert "No resource samples" in section(render_performance_report(inputs(comparison=bare)), "Resources")

@@ -1,0 +1,111 @@
+"""The compose target's command shapes for Compose v1 and v2, and the extra CA bundle it passes to builds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from perfci.errors import ConfigError
+from perfci.targets.compose import build_args, compose_file_args, compose_files, extra_ca_certs
+from perfci.targets.select import image_tag
+
+REPO = Path(__file__).resolve().parents[2]
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+@pytest.mark.parametrize(
+    ("cli", "expected"),
+    [
+        pytest.param(("docker-compose",), ["build", "--force-rm", "app"], id="v1: no failed-step containers"),
+        pytest.param(("docker", "compose"), ["build", "app"], id="v2: BuildKit has no --force-rm"),
+    ],
+)
+def test_build_arguments_per_compose_version(cli: tuple[str, ...], expected: list[str]) -> None:
+    assert build_args(cli) == expected
+
+
+def test_no_extra_ca_configured_is_an_empty_bundle() -> None:
+    assert extra_ca_certs({}) == ""
+    assert extra_ca_certs({"PERFCI_EXTRA_CA": "  "}) == ""
+
+
+def test_the_extra_ca_bundle_is_read_from_the_host_not_the_checkout(tmp_path: Path) -> None:
+    bundle = tmp_path / "elsewhere" / "ca.pem"
+    bundle.parent.mkdir()
+    bundle.write_text(PEM * 2, encoding="ascii")
+    assert extra_ca_certs({"PERFCI_EXTRA_CA": str(bundle)}) == PEM * 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(None, "cannot be read", id="missing"),
+        pytest.param("not a certificate\n", "holds no PEM certificate", id="not PEM"),
+    ],
+)
+def test_a_bad_extra_ca_bundle_is_a_usage_error_with_a_hint(tmp_path: Path, content: str | None, message: str) -> None:
+    bundle = tmp_path / "ca.pem"
+    if content is not None:
+        bundle.write_text(content, encoding="ascii")
+    with pytest.raises(ConfigError, match=message) as caught:
+        extra_ca_certs({"PERFCI_EXTRA_CA": str(bundle)})
+    assert caught.value.exit_code == 2
+    assert "PERFCI_EXTRA_CA" in str(caught.value)
+
+
+def test_image_tags_differ_per_arm_and_checkout_and_are_stable(tmp_path: Path) -> None:
+    one, other = tmp_path / "one", tmp_path / "other"
+    assert image_tag(one, "base") != image_tag(one, "candidate")
+    assert image_tag(one, "base") != image_tag(other, "base")
+    assert image_tag(one, "base") == image_tag(one, "base")
+    assert image_tag(one, "base").startswith("perfci-userservice:base-")
+
+
+def test_overrides_follow_the_configured_file_relative_to_its_folder(tmp_path: Path) -> None:
+    service = tmp_path / "service"
+    service.mkdir()
+    main, cache, absolute = service / "compose.yaml", service / "compose.gha-cache.yaml", tmp_path / "extra.yaml"
+    for path in (main, cache, absolute):
+        path.write_text("services: {}\n", encoding="utf-8")
+    assert compose_files(main, {}) == [main]
+    files = compose_files(main, {"PERFCI_COMPOSE_OVERRIDES": f"compose.gha-cache.yaml:{absolute}"})
+    assert files == [main, cache, absolute]
+    assert compose_file_args(files) == ["-f", str(main), "-f", str(cache), "-f", str(absolute)]
+
+
+def test_a_missing_override_is_a_usage_error(tmp_path: Path) -> None:
+    main = tmp_path / "compose.yaml"
+    main.write_text("services: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"PERFCI_COMPOSE_OVERRIDES names .*absent\.yaml") as caught:
+        compose_files(main, {"PERFCI_COMPOSE_OVERRIDES": "absent.yaml"})
+    assert caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "cli",
+    [pytest.param(("docker-compose",), id="v1"), pytest.param(("docker", "compose"), id="v2")],
+)
+def test_the_shipped_compose_files_are_valid_for_each_installed_compose(cli: tuple[str, ...]) -> None:
+    """`config` validates and interpolates without an engine; a version that is not installed is skipped."""
+    env = {**os.environ, "PERFCI_EXTRA_CA_CERTS": PEM, "PERFCI_DATABASE_NAME": "perfci_trial"}
+    if cli == ("docker", "compose") and os.environ.get("PERFCI_TEST_COMPOSE_V2_CONFIG"):
+        env["DOCKER_CONFIG"] = os.environ["PERFCI_TEST_COMPOSE_V2_CONFIG"]
+    try:
+        probe = subprocess.run([*cli, "version"], env=env, capture_output=True, timeout=30, check=False)
+    except OSError:
+        probe = None
+    if probe is None or probe.returncode != 0:
+        pytest.skip(f"{' '.join(cli)} is not installed here")
+    v2 = cli == ("docker", "compose")
+    overrides = {"PERFCI_COMPOSE_OVERRIDES": "compose.gha-cache.yaml"} if v2 else {}  # v1 rejects cache_to
+    files = compose_files(REPO / "service" / "compose.yaml", overrides)
+    result = subprocess.run(
+        [*cli, *compose_file_args(files), "config"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "BEGIN CERTIFICATE" in result.stdout  # the bundle reaches the build arguments
+    assert "db:5432/perfci_trial" in result.stdout
+    assert ("type=gha" in result.stdout) is v2
