@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -75,6 +75,12 @@ def parse_knobs(delay_spec: str, error_spec: str) -> Knobs:
         for route, value in _entries(error_spec, "USERSVC_KNOB_ERRORS")
     }
     return Knobs(delays=delays, error_rates=errors)
+
+
+def unknown_routes(knobs: Knobs, known: Iterable[str]) -> list[str]:
+    """The knob routes that name no route of the app: a typo there would inject nothing, silently."""
+    labels = set(known)
+    return sorted(route for route in (*knobs.delays, *knobs.error_rates) if route not in labels)
 
 
 def route_label(request: Request) -> str:
