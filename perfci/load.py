@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from perfci import locust_plugin
-from perfci.errors import LoadError
+from perfci.errors import LoadError, TargetExitedError
+from perfci.lifetime import die_with_parent
 from perfci.model import SAMPLE_COLUMNS, Arm, TrialInfo
 from perfci.monitor import ResourceMonitor, database_delta, database_snapshot, peaks
 from perfci.results import TRIAL_FILE, read_trial_info, write_model
@@ -121,8 +122,9 @@ def _start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> sub
     handle = log.open("ab")
     try:
         return subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 (only prctl, which is async-signal-safe)
+        )  # fmt: skip
     finally:
         handle.close()
 
@@ -164,6 +166,7 @@ def run_trial(
             total_s,
             lambda: on_progress and on_progress(_progress(spec, parts_dir, total_s)),
             stop or threading.Event(),
+            target.exit_code,
         )
     finally:
         for process in processes:
@@ -182,12 +185,15 @@ def run_trial(
         write_model(trial_dir / DATABASE_FILE, database)
 
     codes = [p.returncode for p in processes]
+    service_code = target.exit_code() if target.exit_code else None
     window = measured_window(samples, spec.warmup_s, spec.duration_s)
     resource_window = peaks(resources, spec.warmup_s, spec.warmup_s + spec.duration_s)
     locust_peak = next((r.cpu_percent_peak for r in resource_window if r.source == "locust"), None)
     locust_mean = next((r.cpu_percent_mean for r in resource_window if r.source == "locust"), None)
     achieved = len(window) / spec.duration_s if spec.duration_s > 0 else 0.0
     flags = _flags(spec, achieved, locust_mean, len(samples))
+    if service_code is not None:
+        flags.append(f"the service exited during this trial (exit code {service_code})")
     info = TrialInfo(
         scenario=spec.scenario,
         arm=spec.arm,
@@ -204,6 +210,8 @@ def run_trial(
         endpoints=endpoint_stats(window, spec.duration_s),
     )
     write_model(trial_dir / TRIAL_FILE, info)
+    if service_code is not None:
+        raise service_exited(spec, service_code, target)
     if overran:
         raise LoadError(
             f"{spec.scenario} {spec.arm} trial {spec.index + 1}: Locust ran past its bound and was stopped",
@@ -216,6 +224,17 @@ def run_trial(
             f"its log is {log}; the samples measured until then are in {trial_dir / SAMPLES_FILE}",
         )
     return info
+
+
+def service_exited(spec: TrialSpec, code: int, target: Target) -> TargetExitedError:
+    """The error of a service that died mid-trial: what follows (connection refusals) is not the change's doing."""
+    log = target.log_paths[0] if target.log_paths else "(no log)"
+    return TargetExitedError(
+        f"the service exited during trial {spec.index + 1} of scenario {spec.scenario} ({spec.arm} arm, "
+        f"exit code {code}); log: {log}",
+        "this is an infrastructure failure, not a verdict on the change (exit code -9 is often the kernel's "
+        "out-of-memory killer); read the log, then run again",
+    )
 
 
 def _launch(
@@ -239,12 +258,16 @@ def _wait(
     total_s: float,
     tick: Callable[[], object],
     stop: threading.Event,
+    service_exit: Callable[[], int | None] | None = None,
 ) -> bool:
-    """Wait for every process to exit or for `stop`; False when the run overran its bound (the caller kills it)."""
+    """Wait for every process to exit, for `stop` or for the service to die; False when the run overran its
+    bound (the caller kills what still runs)."""
     deadline = time.monotonic() + total_s + spec.stop_timeout_s + OVERRUN_MARGIN_S
     while any(p.poll() is None for p in processes):
         if time.monotonic() > deadline:
             return False
+        if service_exit is not None and service_exit() is not None:
+            return True  # every request from now on would be a refused connection: end the trial here
         tick()
         if stop.wait(0.5):
             return True  # the caller kills what still runs; the interruption is reported where it happened

@@ -22,7 +22,7 @@ from perfci import analyse, baselines, gitrefs
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
-from perfci.errors import ExitCode, LoadError
+from perfci.errors import DataError, ExitCode, LoadError, NothingMeasuredError
 from perfci.findings import with_run_measurements
 from perfci.load import TrialSpec, run_trial
 from perfci.model import (
@@ -38,6 +38,7 @@ from perfci.model import (
     TrialInfo,
 )
 from perfci.progress import trial_progress
+from perfci.redact import redact
 from perfci.results import (
     COMPARISON_FILE,
     RUN_FILE,
@@ -66,6 +67,9 @@ class RunOptions:
     order_seed: int | None = None  # seeds the random arm order of each block of two pairs
     progress: bool = True
     command: tuple[str, ...] = ()
+    # `perfci baseline`: the stored baselines are about to be replaced, so a corrupt one is no reason to
+    # stop; it is the way to repair it.
+    replaces_baselines: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ def exit_code_for(comparison: Comparison) -> ExitCode:
 
 
 def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
-    if not options.ab_ref:
+    if not options.ab_ref and not options.replaces_baselines:
         # A corrupt or newer-schema baseline is a usage error: say so before minutes of load, not after.
         for scenario in config.scenarios:
             baselines.load_baseline(config.baselines_dir, scenario)
@@ -115,13 +119,14 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
             stack.enter_context(gitrefs.worktree(config.project_root, options.ab_ref)) if options.ab_ref else None
         )
         measured = measure(config, options, run_dir, base_dir, say)
+    require_measurements(measured, run_dir)
     write_model(
         run_dir / RUN_FILE,
         RunInfo(
             label=options.label,
             created_at=datetime.now(UTC),
-            command=list(options.command),
-            config=config.model_dump(mode="json"),
+            command=redact(list(options.command)),
+            config=redact(config.model_dump(mode="json")),
             environment=measured.environment,
             candidate_commit=candidate_commit,
             candidate_dirty=gitrefs.is_dirty(config.project_root),
@@ -131,6 +136,7 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
         ),
     )
     comparison = compare(config, options, measured, candidate_commit, base_commit, say)
+    comparison = with_unmatched_slo_notes(config, comparison)
     # Resource peaks and PostgreSQL counters come from the trials' files, per scenario and arm.
     comparison = with_run_measurements(run_dir, comparison)
     write_model(run_dir / COMPARISON_FILE, comparison)
@@ -365,7 +371,7 @@ def compare(
                 environment=measured.environment,
             )
         else:
-            stored = baselines.load_baseline(config.baselines_dir, scenario)
+            stored = _stored_baseline(config, options, scenario, say)
             if stored is None:
                 say(f"perfci: {baselines.missing_note(scenario)}")
             else:
@@ -449,6 +455,47 @@ def _one_trial(
             f"look at {directory / 'locust.log'}; the scenario may be failing before its first request",
         )
     return info, measured_window(samples, config.profile.warmup_s, config.profile.duration_s)
+
+
+def require_measurements(measured: Measured, run_dir: Path) -> None:
+    """A run that measured no request in any scenario has nothing to judge: it must never pass the gate."""
+    if not any(t.endpoints for arms in measured.trials.values() for trials in arms.values() for t in trials):
+        raise NothingMeasuredError(
+            "the run measured no request in its measured windows: nothing to compare",
+            f"look at the locust.log files under {run_dir}; the scenarios may fail before their first request",
+        )
+
+
+def with_unmatched_slo_notes(config: Config, comparison: Comparison) -> Comparison:
+    """A note in every scenario for an SLO (without a scenario filter) that matched no endpoint of the run.
+
+    Such an SLO was never checked: a typo in its endpoint would otherwise disable it in silence. It is a
+    note rather than an error because a run of some scenarios (`--scenario auth`) rightly misses the
+    endpoints of the others.
+    """
+    measured = {e.endpoint for s in comparison.scenarios for e in s.endpoints}
+    unmatched = [slo.endpoint for slo in config.slos if slo.scenario is None and slo.endpoint not in measured]
+    if not unmatched:
+        return comparison
+    ran = ", ".join(s.scenario for s in comparison.scenarios)
+    notes = [
+        f"SLO for {endpoint} was not checked: no scenario of this run ({ran}) made a request to it; "
+        f"check its spelling in {config.config_file}"
+        for endpoint in unmatched
+    ]
+    scenarios = [s.model_copy(update={"notes": [*s.notes, *notes]}) for s in comparison.scenarios]
+    return comparison.model_copy(update={"scenarios": scenarios})
+
+
+def _stored_baseline(config: Config, options: RunOptions, scenario: str, say: Say) -> Baseline | None:
+    """The scenario's stored baseline; when `perfci baseline` replaces a corrupt one, None with a note."""
+    try:
+        return baselines.load_baseline(config.baselines_dir, scenario)
+    except DataError as error:
+        if not options.replaces_baselines:
+            raise
+        say(f"perfci: replacing an unusable baseline: {error.message}")
+        return None
 
 
 def _histograms(windows: list[pd.DataFrame]) -> dict[str, Histogram]:
