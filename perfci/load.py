@@ -43,6 +43,7 @@ MIN_ARRIVAL_SHARE = 0.95
 # Poisson arrivals: over a short window the count itself varies by sqrt(expected); a miss must exceed
 # this many standard deviations too, or a 4-s trial at 40/s would be flagged about one time in four.
 ARRIVAL_NOISE_SIGMAS = 3.0
+QUIT_GRACE_S = 3.0  # a Locust ended early gets this long to write its last samples
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,16 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
+def _end(process: subprocess.Popen[bytes], grace_s: float = QUIT_GRACE_S) -> None:
+    """SIGTERM first: Locust quits and the plugin writes the samples it still holds; then SIGKILL."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace_s)
+    _kill(process)
+
+
 def run_trial(
     spec: TrialSpec,
     target: Target,
@@ -159,6 +170,7 @@ def run_trial(
     monitor = ResourceMonitor(target, [p.pid for p in processes])
     db_before = database_snapshot(target.database_url) if target.database_url else None
     monitor.start()
+    interrupted: KeyboardInterrupt | None = None
     try:
         overran = not _wait(
             processes,
@@ -168,9 +180,12 @@ def run_trial(
             stop or threading.Event(),
             target.exit_code,
         )
+    except KeyboardInterrupt as signal_received:
+        # Ctrl-C or SIGTERM: what was measured until now is written below like any trial, then re-raised.
+        interrupted, overran = signal_received, False
     finally:
         for process in processes:
-            _kill(process)
+            _end(process)
         monitor.stop()
     db_after = database_snapshot(target.database_url) if target.database_url else None
 
@@ -194,6 +209,8 @@ def run_trial(
     flags = _flags(spec, achieved, locust_mean, len(samples))
     if service_code is not None:
         flags.append(f"the service exited during this trial (exit code {service_code})")
+    if interrupted is not None:
+        flags.append("interrupted: the trial was stopped before its end")
     info = TrialInfo(
         scenario=spec.scenario,
         arm=spec.arm,
@@ -210,6 +227,8 @@ def run_trial(
         endpoints=endpoint_stats(window, spec.duration_s),
     )
     write_model(trial_dir / TRIAL_FILE, info)
+    if interrupted is not None:
+        raise interrupted
     if service_code is not None:
         raise service_exited(spec, service_code, target)
     if overran:
