@@ -66,6 +66,15 @@ def finish_run(run_dir: Path, comparison: Comparison) -> int:
     print(render_terminal(comparison))
     JobSummaryPublisher.from_environment().publish(Publication(comparison, render_job_summary(comparison)))
     _say(f"perfci: reports: {', '.join(str(p) for p in reports)}")
+    if comparison.failure is not None:
+        _say(f"error: {comparison.failure.message}")
+        _say(f"hint: {comparison.failure.hint}")
+    return _exit_code(comparison)
+
+
+def _exit_code(comparison: Comparison) -> int:
+    if comparison.failure is not None:
+        return int(ExitCode.INFRASTRUCTURE)
     return int(ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
 
 
@@ -82,7 +91,7 @@ def refresh_baselines(config: Config, options: RunOptions) -> int:
 def print_summary(run_dir: Path | None, runs_dir: str) -> int:
     comparison = read_comparison(_run_dir(run_dir, runs_dir))
     print(render_terminal(comparison))
-    return int(ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
+    return _exit_code(comparison)
 
 
 def write_reports(run_dir: Path | None, runs_dir: str) -> int:

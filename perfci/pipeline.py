@@ -22,7 +22,7 @@ from perfci import analyse, baselines, gitrefs
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
-from perfci.errors import DataError, ExitCode, LoadError, NothingMeasuredError
+from perfci.errors import DataError, ExitCode, LoadError, NothingMeasuredError, PerfCIError, TargetExitedError
 from perfci.findings import with_run_measurements
 from perfci.load import TrialSpec, run_trial
 from perfci.model import (
@@ -33,6 +33,7 @@ from perfci.model import (
     EndpointStats,
     Environment,
     Histogram,
+    RunFailure,
     RunInfo,
     ScenarioComparison,
     TrialInfo,
@@ -97,6 +98,8 @@ class BaselineOutcome:
 
 
 def exit_code_for(comparison: Comparison) -> ExitCode:
+    if comparison.failure is not None:
+        return ExitCode.INFRASTRUCTURE
     return ExitCode.OK if comparison.passed else ExitCode.REGRESSION
 
 
@@ -118,7 +121,14 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
         base_dir = (
             stack.enter_context(gitrefs.worktree(config.project_root, options.ab_ref)) if options.ab_ref else None
         )
-        measured = measure(config, options, run_dir, base_dir, say)
+        try:
+            measured = measure(config, options, run_dir, base_dir, say)
+        except TargetExitedError as error:
+            # The service died: what follows its death (refused connections) says nothing about the change.
+            # The run ends with a comparison that says so, for the terminal, the comment and the report.
+            failed = failed_comparison(config, error, candidate_commit)
+            write_model(run_dir / COMPARISON_FILE, failed)
+            return RunOutcome(run_dir, failed, exit_code_for(failed))
     require_measurements(measured, run_dir)
     write_model(
         run_dir / RUN_FILE,
@@ -150,6 +160,8 @@ def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutco
     the refresh changed.
     """
     outcome = run(config, options, say)
+    if outcome.comparison.failure is not None:
+        return BaselineOutcome(outcome.run_dir, outcome.comparison, [])  # nothing trustworthy to store
     commit = gitrefs.head_commit(config.project_root) or "unknown"
     measured_env = outcome.comparison.candidate.environment
     assert measured_env is not None
@@ -455,6 +467,21 @@ def _one_trial(
             f"look at {directory / 'locust.log'}; the scenario may be failing before its first request",
         )
     return info, measured_window(samples, config.profile.warmup_s, config.profile.duration_s)
+
+
+def failed_comparison(config: Config, error: PerfCIError, candidate_commit: str | None) -> Comparison:
+    """A comparison without scenarios that carries the failure: no verdict, exit 3."""
+    return Comparison(
+        created_at=datetime.now(UTC),
+        mode="none",
+        base=None,
+        candidate=ArmInfo(label=f"working tree@{(candidate_commit or 'unknown')[:7]}", commit=candidate_commit),
+        profile=config.profile_name,
+        alpha=config.statistics.alpha,
+        power=config.statistics.power,
+        scenarios=[],
+        failure=RunFailure(message=error.message, hint=error.hint),
+    )
 
 
 def require_measurements(measured: Measured, run_dir: Path) -> None:

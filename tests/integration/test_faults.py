@@ -369,15 +369,21 @@ def test_a_service_killed_mid_trial_is_infrastructure_not_a_regression(
     service = _wait_for_descendant(process, ("userservice", "serve"))
     _wait_for_samples(runs)
     service.kill()
-    _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
     result = Result(process.returncode, "", stderr)
     assert_fails(result, 3, "the service exited during trial 1 of scenario journeys", "exit code -9", "service.log")
     assert "regression" not in stderr
     trial = only_run_dir(runs) / "journeys" / "candidate-0"
     info = json.loads((trial / "trial.json").read_text(encoding="utf-8"))
     assert any("service exited" in flag for flag in info["flags"])
-    assert not (only_run_dir(runs) / "comparison.json").exists()  # no verdict drawn from a dead service
-    assert "service exited during trial 1" in (only_run_dir(runs) / "error.txt").read_text(encoding="utf-8")
+    # No verdict is drawn from a dead service; the comparison, the comment's text and the summary say why.
+    comparison = json.loads((only_run_dir(runs) / "comparison.json").read_text(encoding="utf-8"))
+    assert comparison["scenarios"] == []
+    assert "the service exited during trial 1 of scenario journeys" in comparison["failure"]["message"]
+    report = (only_run_dir(runs) / "report.md").read_text(encoding="utf-8")
+    assert "no verdict: the service exited during trial 1 of scenario journeys" in report
+    assert "no verdict: the service exited" in stdout
+    assert "new error" not in report
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
