@@ -73,7 +73,9 @@ class ServiceSettings(Frozen):
     service_dir: str = "service"
     url: str = ""
     database_url: str = ""
-    seed_users: int = Field(default=2000, ge=0, le=1_000_000)
+    # The scenarios log in as seeded accounts: with none, every login fails and the errors would be
+    # judged as the change's regressions.
+    seed_users: int = Field(default=2000, ge=1, le=1_000_000)
     boot_timeout_s: float = Field(default=90, gt=0, le=MAX_TRIAL_S)
     workers: int = Field(default=1, ge=1, le=MAX_WORKERS)  # uvicorn workers of the service
     env: dict[str, str] = Field(default_factory=dict)
@@ -204,6 +206,12 @@ def _set_dotted(table: dict[str, Any], dotted: str, value: Any) -> None:
     table[leaf] = value
 
 
+def _first_error(exc: ValidationError) -> Mapping[str, Any]:
+    """An unknown key first: a typo'd `duraton_s` is the cause of the "missing duration_s" beside it."""
+    errors = exc.errors()
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+
+
 def _error_location(error: Mapping[str, Any]) -> str:
     return ".".join(str(part) for part in error["loc"])
 
@@ -255,7 +263,7 @@ def load_config(
     try:
         parsed = FileConfig.model_validate(table)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = _first_error(exc)
         key = _error_location(first)
         where = origin.get(key.split(".")[0], f"[tool.perfci] in {config_file}")
         raise ConfigError(
@@ -274,7 +282,7 @@ def load_config(
         try:
             profile = Profile.model_validate({**profile.model_dump(), **profile_patch})
         except ValidationError as exc:
-            first = exc.errors()[0]
+            first = _first_error(exc)
             key = _error_location(first)
             raise ConfigError(
                 f"bad value for profile.{key} (the command line): {first['msg']}",

@@ -229,8 +229,9 @@ def test_an_unusable_baseline_stops_the_run_before_any_load(
         (["--users", "1000000"], {}, ["profile.users", "5000"]),
         (["--users", "0"], {}, ["profile.users"]),
         (["--url", "ftp://127.0.0.1:1"], {}, ["http(s)"]),
+        (["--seed-users", "0"], {}, ["service.seed_users"]),
     ],
-    ids=["no-scenarios", "users-1e6", "users-0", "url-scheme"],
+    ids=["no-scenarios", "users-1e6", "users-0", "url-scheme", "seed-users-0"],
 )
 def test_bad_arguments_are_exit_2(tmp_path: Path, args: list[str], env: dict[str, str], needles: list[str]) -> None:
     runs = tmp_path / "runs"
