@@ -164,6 +164,13 @@ class Config(Frozen):
     slos: list[SloSpec]
     scenario_users: dict[str, int] = Field(default_factory=dict)
     stress: StressSettings
+    # Where the scenario list came from: a run narrowed on the command line or by PERFCI_SCENARIOS rightly
+    # misses the endpoints of the other scenarios, so an SLO matching none of its endpoints is no slip.
+    scenarios_origin: str = ""
+
+    @property
+    def scenarios_narrowed(self) -> bool:
+        return self.scenarios_origin in {"the command line", "environment variable PERFCI_SCENARIOS"}
 
     def users_for(self, scenario: str) -> int:
         return self.scenario_users.get(scenario, self.profile.users)
@@ -317,4 +324,5 @@ def load_config(
         slos=parsed.slo,
         stress=parsed.stress,
         scenario_users=parsed.scenario_users,
+        scenarios_origin=origin.get("scenarios", ""),
     )

@@ -22,7 +22,15 @@ from perfci import analyse, baselines, gitrefs
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
-from perfci.errors import DataError, ExitCode, LoadError, NothingMeasuredError, PerfCIError, TargetExitedError
+from perfci.errors import (
+    ConfigError,
+    DataError,
+    ExitCode,
+    LoadError,
+    NothingMeasuredError,
+    PerfCIError,
+    TargetExitedError,
+)
 from perfci.findings import with_run_measurements
 from perfci.load import TrialSpec, run_trial
 from perfci.model import (
@@ -500,8 +508,7 @@ def with_unmatched_slo_notes(config: Config, comparison: Comparison) -> Comparis
     note rather than an error because a run of some scenarios (`--scenario auth`) rightly misses the
     endpoints of the others.
     """
-    measured = {e.endpoint for s in comparison.scenarios for e in s.endpoints}
-    unmatched = [slo.endpoint for slo in config.slos if slo.scenario is None and slo.endpoint not in measured]
+    unmatched = unmatched_slo_endpoints(config, comparison)
     if not unmatched:
         return comparison
     ran = ", ".join(s.scenario for s in comparison.scenarios)
@@ -512,6 +519,28 @@ def with_unmatched_slo_notes(config: Config, comparison: Comparison) -> Comparis
     ]
     scenarios = [s.model_copy(update={"notes": [*s.notes, *notes]}) for s in comparison.scenarios]
     return comparison.model_copy(update={"scenarios": scenarios})
+
+
+def unmatched_slo_endpoints(config: Config, comparison: Comparison) -> list[str]:
+    """The endpoints of SLOs without a scenario filter that no scenario of the run made a request to."""
+    measured = {e.endpoint for s in comparison.scenarios for e in s.endpoints}
+    return [slo.endpoint for slo in config.slos if slo.scenario is None and slo.endpoint not in measured]
+
+
+def unchecked_slo_error(config: Config, comparison: Comparison) -> ConfigError | None:
+    """An error for SLOs that matched nothing in a run of the whole configured suite: a typo, never checked.
+
+    A run narrowed to some scenarios (`--scenario auth`) only gets the notes: it rightly misses the rest.
+    """
+    unmatched = unmatched_slo_endpoints(config, comparison)
+    if not unmatched or config.scenarios_narrowed or comparison.failure is not None:
+        return None
+    return ConfigError(
+        f"SLO endpoint(s) {unmatched} in {config.config_file} matched no endpoint of any scenario, so they were "
+        "never checked",
+        "fix the endpoint in [[tool.perfci.slo]] (labels look like 'GET /users/{id}'; the run's report lists them), "
+        "or give the SLO a scenario",
+    )
 
 
 def _stored_baseline(config: Config, options: RunOptions, scenario: str, say: Say) -> Baseline | None:

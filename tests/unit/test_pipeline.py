@@ -269,3 +269,28 @@ def test_a_run_that_measured_no_request_is_not_a_pass(tmp_path: Path) -> None:
     with pytest.raises(NothingMeasuredError, match="measured no request"):
         pipeline.require_measurements(_measured({"candidate": empty}), tmp_path)
     pipeline.require_measurements(_measured({"candidate": _trials("candidate", 1, 2.0)}), tmp_path)
+
+
+@pytest.mark.parametrize(("narrowed", "error"), [(False, True), (True, False)], ids=["whole-suite", "narrowed"])
+def test_a_slo_that_matched_nothing_in_the_whole_suite_is_a_config_error(
+    tmp_path: Path, narrowed: bool, error: bool
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[tool.perfci]\nprofile = "t"\nscenarios = ["journeys"]\n[tool.perfci.profiles.t]\n'
+        "trials = 5\nduration_s = 6\nwarmup_s = 1\nusers = 8\nspawn_rate = 10\n"
+        '[[tool.perfci.slo]]\nendpoint = "GET /user/me"\np95_ms = 100\n',
+        encoding="utf-8",
+    )
+    config = load_config(path, environ={}, overrides={"scenarios": ["journeys"] if narrowed else None})
+    comparison = pipeline.compare(
+        config, pipeline.RunOptions(), _measured({"candidate": _trials("candidate", 3, 2.0)}), None, None, _silent
+    )
+
+    found = pipeline.unchecked_slo_error(config, comparison)
+
+    assert (found is not None) is error
+    if found is not None:
+        assert "GET /user/me" in found.message
+        assert str(path) in found.message
+        assert "[[tool.perfci.slo]]" in found.hint
