@@ -43,6 +43,7 @@ MIN_ARRIVAL_SHARE = 0.95
 # Poisson arrivals: over a short window the count itself varies by sqrt(expected); a miss must exceed
 # this many standard deviations too, or a 4-s trial at 40/s would be flagged about one time in four.
 ARRIVAL_NOISE_SIGMAS = 3.0
+MIN_REFUSED_TAIL = 20  # refused connections in a row that end a trial: the service is gone
 QUIT_GRACE_S = 3.0  # a Locust ended early gets this long to write its last samples
 
 
@@ -199,18 +200,20 @@ def run_trial(
     if database is not None:
         write_model(trial_dir / DATABASE_FILE, database)
 
-    codes = [p.returncode for p in processes]
     service_code = target.exit_code() if target.exit_code else None
+    ending = _Ending(
+        locust_codes=[p.returncode for p in processes],
+        overran=overran,
+        interrupted=interrupted,
+        service_code=service_code,
+        refused_from=refused_tail(samples) if service_code is None else None,
+    )
     window = measured_window(samples, spec.warmup_s, spec.duration_s)
     resource_window = peaks(resources, spec.warmup_s, spec.warmup_s + spec.duration_s)
     locust_peak = next((r.cpu_percent_peak for r in resource_window if r.source == "locust"), None)
     locust_mean = next((r.cpu_percent_mean for r in resource_window if r.source == "locust"), None)
     achieved = len(window) / spec.duration_s if spec.duration_s > 0 else 0.0
-    flags = _flags(spec, achieved, locust_mean, len(samples))
-    if service_code is not None:
-        flags.append(f"the service exited during this trial (exit code {service_code})")
-    if interrupted is not None:
-        flags.append("interrupted: the trial was stopped before its end")
+    flags = _flags(spec, achieved, locust_mean, len(samples)) + ending.flags()
     info = TrialInfo(
         scenario=spec.scenario,
         arm=spec.arm,
@@ -221,28 +224,55 @@ def run_trial(
         users=spec.users,
         target_rps=spec.target_rps,
         achieved_rps=round(achieved, 3),
-        locust_exit_codes=codes,
+        locust_exit_codes=ending.locust_codes,
         locust_cpu_peak=locust_peak,
         flags=flags,
         endpoints=endpoint_stats(window, spec.duration_s),
     )
     write_model(trial_dir / TRIAL_FILE, info)
-    if interrupted is not None:
-        raise interrupted
-    if service_code is not None:
-        raise service_exited(spec, service_code, target)
-    if overran:
-        raise LoadError(
-            f"{spec.scenario} {spec.arm} trial {spec.index + 1}: Locust ran past its bound and was stopped",
-            f"its log is {log}; the samples measured until then are in {trial_dir / SAMPLES_FILE}",
-        )
-    if any(code != 0 for code in codes):
-        raise LoadError(
-            f"{spec.scenario} {spec.arm} trial {spec.index + 1}: the load generator exited with {codes}: "
-            + _last_line(log),
-            f"its log is {log}; the samples measured until then are in {trial_dir / SAMPLES_FILE}",
-        )
+    ending.raise_failure(spec, target, trial_dir)
     return info
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How a trial ended, beyond its samples: each way but a clean end is raised once the trial is on disk."""
+
+    locust_codes: list[int]
+    overran: bool
+    interrupted: KeyboardInterrupt | None
+    service_code: int | None  # the service exited during the trial
+    refused_from: float | None  # every connection from this time (s) to the end was refused
+
+    def flags(self) -> list[str]:
+        flags = []
+        if self.service_code is not None:
+            flags.append(f"the service exited during this trial (exit code {self.service_code})")
+        if self.interrupted is not None:
+            flags.append("interrupted: the trial was stopped before its end")
+        if self.refused_from is not None:
+            flags.append(f"every connection from {self.refused_from:.1f} s to the end was refused")
+        return flags
+
+    def raise_failure(self, spec: TrialSpec, target: Target, trial_dir: Path) -> None:
+        log = trial_dir / LOCUST_LOG
+        kept = f"its log is {log}; the samples measured until then are in {trial_dir / SAMPLES_FILE}"
+        if self.interrupted is not None:
+            raise self.interrupted
+        if self.service_code is not None:
+            raise service_exited(spec, self.service_code, target)
+        if self.refused_from is not None:
+            raise service_unreachable(spec, self.refused_from, target)
+        if self.overran:
+            raise LoadError(
+                f"{spec.scenario} {spec.arm} trial {spec.index + 1}: Locust ran past its bound and was stopped", kept
+            )
+        if any(code != 0 for code in self.locust_codes):
+            raise LoadError(
+                f"{spec.scenario} {spec.arm} trial {spec.index + 1}: the load generator exited with "
+                f"{self.locust_codes}: " + _last_line(log),
+                kept,
+            )
 
 
 def service_exited(spec: TrialSpec, code: int, target: Target) -> TargetExitedError:
@@ -253,6 +283,35 @@ def service_exited(spec: TrialSpec, code: int, target: Target) -> TargetExitedEr
         f"exit code {code}); log: {log}",
         "this is an infrastructure failure, not a verdict on the change (exit code -9 is often the kernel's "
         "out-of-memory killer); read the log, then run again",
+    )
+
+
+def refused_tail(samples: pd.DataFrame) -> float | None:
+    """When the trial ends with at least MIN_REFUSED_TAIL refused connections in a row, the time they began.
+
+    A service perfci cannot watch (a url or container target) that dies shows up this way: every request
+    after its death is refused. Those refusals say nothing about the change, so they must not be judged.
+    """
+    if len(samples) < MIN_REFUSED_TAIL:
+        return None
+    refused = (samples["status"] == 0) & samples["error"].fillna("").str.contains("refused", case=False)
+    flags = refused.to_numpy()
+    if not flags[-1]:
+        return None
+    accepted = (~flags).nonzero()[0]
+    first = int(accepted[-1]) + 1 if len(accepted) else 0
+    if len(flags) - first < MIN_REFUSED_TAIL:
+        return None
+    return float(samples["start_s"].iloc[first])
+
+
+def service_unreachable(spec: TrialSpec, since_s: float, target: Target) -> TargetExitedError:
+    log = f"; log: {target.log_paths[0]}" if target.log_paths else ""
+    return TargetExitedError(
+        f"the service stopped accepting connections during trial {spec.index + 1} of scenario {spec.scenario} "
+        f"({spec.arm} arm): every request from {since_s:.1f} s to the end was refused{log}",
+        "this is an infrastructure failure, not a verdict on the change: the service or its host went away; "
+        "check that it runs, then run again",
     )
 
 

@@ -422,6 +422,19 @@ def test_a_sigkilled_perfci_takes_its_service_down(tmp_path: Path, stopper: list
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a tmpfs needs root")
+def test_a_read_only_runs_dir_is_exit_2(tmp_path: Path) -> None:
+    disk = tmp_path / "read-only"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(disk)], check=False).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        result = perfci("run", *smoke_args(disk / "runs", tmp_path / "baselines"))
+        assert_fails(result, 2, "cannot create the run directory", "Read-only file system", "--runs-dir")
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a small tmpfs needs root")
 def test_a_full_disk_is_infrastructure_with_a_clear_message(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
