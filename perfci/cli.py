@@ -238,6 +238,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     Nothing escapes as a traceback with exit 1, which CI would read as "this change regressed".
     """
+    failures.forget_run_dirs()
     try:
         return int(args.handler(args))
     except PerfCIError as error:

@@ -33,6 +33,11 @@ def note_run_dir(path: Path) -> None:
     _run_dirs.append(path)
 
 
+def forget_run_dirs() -> None:
+    """A new command starts: an earlier one's run directory (tests call `main` many times) is not its own."""
+    _run_dirs.clear()
+
+
 def current_run_dir() -> Path | None:
     return _run_dirs[-1] if _run_dirs else None
 

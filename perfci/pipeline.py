@@ -504,9 +504,9 @@ def require_measurements(measured: Measured, run_dir: Path) -> None:
 def with_unmatched_slo_notes(config: Config, comparison: Comparison) -> Comparison:
     """A note in every scenario for an SLO (without a scenario filter) that matched no endpoint of the run.
 
-    Such an SLO was never checked: a typo in its endpoint would otherwise disable it in silence. It is a
-    note rather than an error because a run of some scenarios (`--scenario auth`) rightly misses the
-    endpoints of the others.
+    Such an SLO was never checked: a typo in its endpoint would otherwise disable it in silence. The note
+    goes into the reports; the CLI then exits 2 when the run covered the whole configured suite
+    (`unchecked_slo_error`), since a run of some scenarios (`--scenario auth`) rightly misses the others.
     """
     unmatched = unmatched_slo_endpoints(config, comparison)
     if not unmatched:
