@@ -13,6 +13,7 @@ lists on one line). `history/<scenario>.jsonl` gains one summary line per refres
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 
 from perfci.analyse import no_baseline_note as missing_note
 from perfci.errors import DataError
+from perfci.failures import read_text_file
 from perfci.model import (
     SCHEMA_VERSION,
     Baseline,
@@ -49,6 +51,7 @@ __all__ = [
     "load_baseline",
     "missing_note",
     "read_history",
+    "repair_hint",
     "stored_baselines",
     "testbed_home",
     "write_baseline",
@@ -174,11 +177,11 @@ def load_baseline(directory: Path, scenario: str) -> Baseline | None:
     perfci raises `DataError` (exit 2) naming the file: a broken baseline must never pass as "no change".
     """
     path = baseline_path(directory, scenario)
+    restore = repair_hint(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path, "baseline", restore)
     except FileNotFoundError:
         return None
-    restore = f"restore it with `git checkout origin/main -- {path}` or run `nox -s baseline` on main"
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -197,14 +200,45 @@ def load_baseline(directory: Path, scenario: str) -> Baseline | None:
         raise DataError(f"{path} is not a valid baseline: {where}: {first['msg']}", restore) from None
     if baseline.scenario != scenario:
         raise DataError(f"{path} holds scenario {baseline.scenario!r}, not {scenario!r}", restore)
+    problem = implausible_figures(baseline)
+    if problem:
+        raise DataError(f"{path} is not a usable baseline: {problem}", restore)
     return baseline
+
+
+def repair_hint(path: Path) -> str:
+    return f"restore it with `git checkout origin/main -- {path}`, or measure a new one with `perfci baseline`"
+
+
+_POSITIVE_FIGURES = ("p50", "p90", "p95", "p99", "mean")
+
+
+def implausible_figures(baseline: Baseline) -> str | None:
+    """What makes a well-formed baseline unusable for a comparison, or None.
+
+    The statistics take logs of these figures: NaN, infinity or zero would crash the analysis after the
+    whole run was measured, so the file is refused before any load instead.
+    """
+    if not baseline.endpoints:
+        return "it has no endpoints"
+    for endpoint, stored in baseline.endpoints.items():
+        if not stored.trials:
+            return f"{endpoint} has no trials"
+        for number, trial in enumerate(stored.trials, start=1):
+            for name in _POSITIVE_FIGURES:
+                value = getattr(trial, name)
+                if not math.isfinite(value) or value <= 0:
+                    return f"{endpoint} trial {number}: {name} is {value}, not a positive number"
+            if not math.isfinite(trial.rps) or trial.rps < 0 or trial.n < 0 or not 0 <= trial.errors <= trial.n:
+                return f"{endpoint} trial {number}: n, errors or rps out of range"
+    return None
 
 
 def read_history(directory: Path, scenario: str) -> list[HistoryLine]:
     """The history lines of a scenario in file order; `[]` when it has none. A bad line is a `DataError`."""
     path = history_path(directory, scenario)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path, "history file", "restore it with `git checkout origin/main -- <file>`")
     except FileNotFoundError:
         return []
     lines: list[HistoryLine] = []

@@ -11,8 +11,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from perfci import failures
 from perfci.config import Config, find_project_root, load_config, parse_duration
 from perfci.errors import ExitCode, PerfCIError
+from perfci.redact import redact_text
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -106,7 +108,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         command=("perfci", *sys.argv[1:]),
     )
     outcome = pipeline.run(config, options, pipeline.stderr_say)
-    return finish_run(outcome.run_dir, outcome.comparison)
+    code = finish_run(outcome.run_dir, outcome.comparison)
+    # Checked once the reports are written: what was measured is kept, but the gate must not pass on it.
+    unchecked = pipeline.unchecked_slo_error(config, outcome.comparison)
+    return _report(unchecked) if unchecked is not None else code
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -114,20 +119,30 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from perfci import pipeline
     from perfci.commands import refresh_baselines
 
-    options = pipeline.RunOptions(label="baseline", progress=not args.no_progress, command=("perfci", "baseline"))
+    options = pipeline.RunOptions(
+        label="baseline", progress=not args.no_progress, command=("perfci", "baseline"), replaces_baselines=True
+    )
     return refresh_baselines(config, options)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from perfci.commands import print_summary
 
-    return print_summary(args.run_dir, args.runs_dir or ".perfci/runs")
+    return print_summary(args.run_dir, args.runs_dir or _default_runs_dir())
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from perfci.commands import write_reports
 
-    return write_reports(args.run_dir, args.runs_dir or ".perfci/runs")
+    return write_reports(args.run_dir, args.runs_dir or _default_runs_dir())
+
+
+def _default_runs_dir() -> str:
+    """The project's runs folder, from wherever in its checkout perfci is called (e.g. `service/`)."""
+    try:
+        return str(load_config(find_project_root(Path.cwd()) / "pyproject.toml").runs_dir)
+    except PerfCIError:
+        return ".perfci/runs"  # no usable configuration: the conventional place, relative to here
 
 
 def cmd_comment(args: argparse.Namespace) -> int:
@@ -244,16 +259,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command; the one place where every failure becomes a message and an exit code.
+
+    Nothing escapes as a traceback with exit 1, which CI would read as "this change regressed".
+    """
+    failures.forget_run_dirs()
     try:
         return int(args.handler(args))
     except PerfCIError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        if error.hint:
-            print(f"hint: {error.hint}", file=sys.stderr)
-        return int(error.exit_code)
+        return _report(error)
     except KeyboardInterrupt:
         print("error: interrupted; partial results stay in the run directory", file=sys.stderr)
         return int(ExitCode.INFRASTRUCTURE)
+    except OSError as error:
+        known = failures.from_os_error(error)
+        if known is not None:
+            return _report(known)
+        return _crashed(error)
+    except Exception as error:  # noqa: BLE001 (the guard of last resort: a crash is exit 3 with its log)
+        return _crashed(error)
+
+
+def _report(error: PerfCIError) -> int:
+    error.message, error.hint = redact_text(error.message), redact_text(error.hint)
+    print(f"error: {error.message}", file=sys.stderr)
+    if error.hint:
+        print(f"hint: {error.hint}", file=sys.stderr)
+    marker = failures.write_error_marker(error)
+    if marker is not None:
+        print(f"perfci: the error is kept in {marker}", file=sys.stderr)
+    return int(error.exit_code)
+
+
+def _crashed(error: BaseException) -> int:
+    log = failures.write_crash_log(error)
+    print(f"error: perfci failed unexpectedly: {type(error).__name__}: {redact_text(str(error))}", file=sys.stderr)
+    print(f"hint: the traceback is in {log}; please report it to perfci's maintainers with that file", file=sys.stderr)
+    return int(ExitCode.INFRASTRUCTURE)
 
 
 if __name__ == "__main__":

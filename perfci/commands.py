@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from perfci.baselines import HISTORY_DIR
 from perfci.config import Config
-from perfci.errors import ExitCode
+from perfci.errors import DataError, ExitCode
+from perfci.failures import read_text_file
 from perfci.model import Comparison
 from perfci.publish import (
     CheckRunPublisher,
@@ -25,7 +27,7 @@ from perfci.publish import (
     publish_all,
 )
 from perfci.render.markdown import render_comment, render_job_summary
-from perfci.results import atomic_write, latest_run, read_comparison
+from perfci.results import RUN_FILE, atomic_write, latest_run, read_comparison
 
 if TYPE_CHECKING:
     from perfci.pipeline import RunOptions
@@ -45,11 +47,20 @@ def _run_dir(run_dir: Path | None, runs_dir: str) -> Path:
 
 def write_report_files(run_dir: Path, comparison: Comparison) -> list[Path]:
     """report.md (the PR comment's text) and report.html (self-contained, with charts) in the run directory."""
+    import pyarrow as pa
+
     from perfci.report import render_run_html
 
     written = [run_dir / REPORT_MD, run_dir / REPORT_HTML]
     FilePublisher(written[0]).publish(Publication(comparison, render_comment(comparison)))
-    atomic_write(written[1], render_run_html(run_dir, comparison))
+    try:
+        html = render_run_html(run_dir, comparison)
+    except pa.ArrowException as exc:  # a truncated or hand-edited samples/resources file
+        raise DataError(
+            f"cannot read the trial files of {run_dir}: {exc}",
+            f"the run directory is damaged; {written[0]} was written, re-run `perfci run` for the charts",
+        ) from None
+    atomic_write(written[1], html)
     return written
 
 
@@ -61,6 +72,15 @@ def finish_run(run_dir: Path, comparison: Comparison) -> int:
     print(render_terminal(comparison))
     JobSummaryPublisher.from_environment().publish(Publication(comparison, render_job_summary(comparison)))
     _say(f"perfci: reports: {', '.join(str(p) for p in reports)}")
+    if comparison.failure is not None:
+        _say(f"error: {comparison.failure.message}")
+        _say(f"hint: {comparison.failure.hint}")
+    return _exit_code(comparison)
+
+
+def _exit_code(comparison: Comparison) -> int:
+    if comparison.failure is not None:
+        return int(ExitCode.INFRASTRUCTURE)
     return int(ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
 
 
@@ -79,14 +99,29 @@ def print_summary(run_dir: Path | None, runs_dir: str) -> int:
 
     comparison = read_comparison(_run_dir(run_dir, runs_dir))
     print(render_terminal(comparison))
-    return int(ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
+    return _exit_code(comparison)
 
 
 def write_reports(run_dir: Path | None, runs_dir: str) -> int:
     directory = _run_dir(run_dir, runs_dir)
+    _check_run_record(directory)
     for path in write_report_files(directory, read_comparison(directory)):
         print(path)
     return int(ExitCode.OK)
+
+
+def _check_run_record(run_dir: Path) -> None:
+    """A run.json that is not a JSON object is named here, not met halfway through the charts."""
+    path = run_dir / RUN_FILE
+    damaged = "the run directory is damaged; re-run `perfci run` for a new one"
+    try:
+        record = json.loads(read_text_file(path, "run record", damaged))
+    except FileNotFoundError:
+        return
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise DataError(f"{path} is not a valid run record (truncated or hand-edited)", damaged)
 
 
 def post_comment(

@@ -16,10 +16,17 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from perfci.errors import ConfigError
+from perfci.failures import read_text_file
 from perfci.model import Frozen, SloSpec, StatsSettings
 
 TargetChoice = Literal["auto", "compose", "process", "url"]
 KNOWN_SCENARIOS = ("journeys", "auth", "sessions", "search", "open", "stress")
+
+MAX_USERS = 5000  # per arm: far past what one Locust process drives
+MAX_TRIAL_S = 24 * 3600.0
+MAX_RATE = 100_000.0
+MAX_WORKERS = 64
+MAX_MIN_EFFECT = 10.0  # a relative change of 1000 %
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -40,13 +47,14 @@ def parse_duration(text: str | float | int) -> float:
 class Profile(Frozen):
     """How long and how hard each scenario is driven."""
 
+    # Upper bounds catch a slip (1e6 users, a 99999999-h trial) before it ties up a runner for hours.
     trials: int = Field(ge=1, le=100)  # pairs in an A/B run; trials against a stored baseline
-    duration_s: float = Field(gt=0)  # measured window of a trial
-    warmup_s: float = Field(ge=0)
-    users: int = Field(ge=1)
-    spawn_rate: float = Field(gt=0)
-    stop_timeout_s: float = Field(default=5, ge=0)
-    arrival_rate: float = Field(default=40, gt=0)  # open-model scenarios: requests per second offered
+    duration_s: float = Field(gt=0, le=MAX_TRIAL_S)  # measured window of a trial
+    warmup_s: float = Field(ge=0, le=MAX_TRIAL_S)
+    users: int = Field(ge=1, le=MAX_USERS)
+    spawn_rate: float = Field(gt=0, le=MAX_RATE)
+    stop_timeout_s: float = Field(default=5, ge=0, le=MAX_TRIAL_S)
+    arrival_rate: float = Field(default=40, gt=0, le=MAX_RATE)  # open-model scenarios: requests per second offered
     # A fresh service (and database) for every trial, not one per run. A long-lived instance drifts on its
     # own (its database grows, its caches and heap age), so in an A/B the two arms drift apart and pairing
     # cannot cancel it; restarting makes that drift part of the between-pair noise the test accounts for.
@@ -65,9 +73,11 @@ class ServiceSettings(Frozen):
     service_dir: str = "service"
     url: str = ""
     database_url: str = ""
-    seed_users: int = Field(default=2000, ge=0)
-    boot_timeout_s: float = Field(default=90, gt=0)
-    workers: int = Field(default=1, ge=1)  # uvicorn workers of the service
+    # The scenarios log in as seeded accounts: with none, every login fails and the errors would be
+    # judged as the change's regressions.
+    seed_users: int = Field(default=2000, ge=1, le=1_000_000)
+    boot_timeout_s: float = Field(default=90, gt=0, le=MAX_TRIAL_S)
+    workers: int = Field(default=1, ge=1, le=MAX_WORKERS)  # uvicorn workers of the service
     env: dict[str, str] = Field(default_factory=dict)
 
 
@@ -88,7 +98,7 @@ class FileConfig(Frozen):
     scenarios: list[str] = Field(default_factory=lambda: ["journeys", "auth", "sessions", "search"])
     runs_dir: str = ".perfci/runs"
     baselines_dir: str = "baselines"
-    workers: int = Field(default=0, ge=0)  # Locust worker processes; 0 = a single local process
+    workers: int = Field(default=0, ge=0, le=MAX_WORKERS)  # Locust worker processes; 0 = a single local process
     # Keep the CPUs out of idle states while measuring (perfci/cpu_idle.py); needs write access to
     # /dev/cpu_dma_latency, and goes on without it.
     hold_cpus_awake: bool = True
@@ -101,13 +111,38 @@ class FileConfig(Frozen):
     slo: list[SloSpec] = Field(default_factory=list)
     stress: StressSettings = Field(default_factory=StressSettings)
 
+    @field_validator("scenario_users")
+    @classmethod
+    def _users_per_scenario(cls, value: dict[str, int]) -> dict[str, int]:
+        for scenario, users in value.items():
+            if scenario not in KNOWN_SCENARIOS:
+                raise ValueError(f"unknown scenario {scenario!r}; known: {list(KNOWN_SCENARIOS)}")
+            if not 1 <= users <= MAX_USERS:
+                raise ValueError(f"{scenario} = {users}: users must be between 1 and {MAX_USERS}")
+        return value
+
+    @field_validator("statistics")
+    @classmethod
+    def _statistics_bounds(cls, value: StatsSettings) -> StatsSettings:
+        if not 0 < value.alpha < 0.5:  # a level of 0.5 or more is a coin toss, not a test
+            raise ValueError(f"alpha = {value.alpha}: must be above 0 and below 0.5 (e.g. 0.01)")
+        if not 0 < value.power < 1:
+            raise ValueError(f"power = {value.power}: must be above 0 and below 1 (e.g. 0.8)")
+        for metric, effect in value.min_effect.items():
+            if not 0 < effect < MAX_MIN_EFFECT:
+                raise ValueError(f"min_effect.{metric} = {effect}: must be above 0 and below {MAX_MIN_EFFECT:g}")
+        return value
+
     @field_validator("scenarios")
     @classmethod
     def _known_scenarios(cls, value: list[str]) -> list[str]:
         unknown = [s for s in value if s not in KNOWN_SCENARIOS]
         if unknown:
             raise ValueError(f"unknown scenario(s) {unknown}; known: {list(KNOWN_SCENARIOS)}")
-        return value
+        if not value:
+            # A run of no scenario measures nothing and would pass the gate.
+            raise ValueError(f"no scenario to run; choose from {list(KNOWN_SCENARIOS)}")
+        return list(dict.fromkeys(value))  # `--scenario x --scenario x` runs x once
 
 
 class Config(Frozen):
@@ -129,6 +164,13 @@ class Config(Frozen):
     slos: list[SloSpec]
     scenario_users: dict[str, int] = Field(default_factory=dict)
     stress: StressSettings
+    # Where the scenario list came from: a run narrowed on the command line or by PERFCI_SCENARIOS rightly
+    # misses the endpoints of the other scenarios, so an SLO matching none of its endpoints is no slip.
+    scenarios_origin: str = ""
+
+    @property
+    def scenarios_narrowed(self) -> bool:
+        return self.scenarios_origin in {"the command line", "environment variable PERFCI_SCENARIOS"}
 
     def users_for(self, scenario: str) -> int:
         return self.scenario_users.get(scenario, self.profile.users)
@@ -156,7 +198,7 @@ def find_project_root(start: Path) -> Path:
     """The nearest folder at or above `start` whose pyproject.toml has a [tool.perfci] table."""
     for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
-        if candidate.is_file() and "[tool.perfci" in candidate.read_text(encoding="utf-8"):
+        if candidate.is_file() and "[tool.perfci" in candidate.read_text(encoding="utf-8", errors="replace"):
             return folder
     raise ConfigError(
         f"no pyproject.toml with a [tool.perfci] table at or above {start}",
@@ -169,6 +211,12 @@ def _set_dotted(table: dict[str, Any], dotted: str, value: Any) -> None:
     for key in parents:
         table = table.setdefault(key, {})
     table[leaf] = value
+
+
+def _first_error(exc: ValidationError) -> Mapping[str, Any]:
+    """An unknown key first: a typo'd `duraton_s` is the cause of the "missing duration_s" beside it."""
+    errors = exc.errors()
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
 
 
 def _error_location(error: Mapping[str, Any]) -> str:
@@ -196,7 +244,9 @@ def load_config(
     """
     environ = os.environ if environ is None else environ
     try:
-        document = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        document = tomllib.loads(
+            read_text_file(config_file, "pyproject.toml", "pass --config PATH to a pyproject.toml (UTF-8 TOML)")
+        )
     except FileNotFoundError:
         raise ConfigError(
             f"configuration file {config_file} does not exist", "pass --config PATH to a pyproject.toml"
@@ -220,7 +270,7 @@ def load_config(
     try:
         parsed = FileConfig.model_validate(table)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = _first_error(exc)
         key = _error_location(first)
         where = origin.get(key.split(".")[0], f"[tool.perfci] in {config_file}")
         raise ConfigError(
@@ -239,15 +289,21 @@ def load_config(
         try:
             profile = Profile.model_validate({**profile.model_dump(), **profile_patch})
         except ValidationError as exc:
-            first = exc.errors()[0]
+            first = _first_error(exc)
+            key = _error_location(first)
             raise ConfigError(
-                f"bad value for profile.{_error_location(first)} (the command line): {first['msg']}",
-                "check the flag's value; durations look like 20s, 2m or 500ms",
+                f"bad value for profile.{key} (the command line): {first['msg']}",
+                "durations look like 20s, 2m or 500ms" if key.endswith("_s") else f"check the value given for {key}",
             ) from None
     if parsed.target == "url" and not parsed.service.url:
         raise ConfigError(
             "target 'url' needs the service's address, but service.url is empty",
             "pass --url http://127.0.0.1:PORT or set PERFCI_URL",
+        )
+    if parsed.service.url and not parsed.service.url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"service.url {parsed.service.url!r} ({origin.get('service', config_file)}) is not an http(s) address",
+            "pass the address the way a browser takes it, e.g. --url http://127.0.0.1:8765",
         )
 
     root = config_file.resolve().parent
@@ -268,4 +324,5 @@ def load_config(
         slos=parsed.slo,
         stress=parsed.stress,
         scenario_users=parsed.scenario_users,
+        scenarios_origin=origin.get("scenarios", ""),
     )

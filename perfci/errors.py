@@ -54,3 +54,21 @@ class PublishError(PerfCIError):
     """Posting the comment, check run or summary failed (the results on disk are kept)."""
 
     exit_code = ExitCode.INFRASTRUCTURE
+
+
+class TargetExitedError(PerfCIError):
+    """The service under test died during a trial: the machine or the service failed, not the change."""
+
+    exit_code = ExitCode.INFRASTRUCTURE
+
+
+class NothingMeasuredError(PerfCIError):
+    """A run that measured nothing must not pass the gate."""
+
+    exit_code = ExitCode.INFRASTRUCTURE
+
+
+class HostError(PerfCIError):
+    """The machine failed the run: a full disk, a resource that ran out."""
+
+    exit_code = ExitCode.INFRASTRUCTURE

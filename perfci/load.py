@@ -22,7 +22,8 @@ import pyarrow.csv as pacsv
 
 from perfci import locust_plugin
 from perfci.distributed import remote_workers
-from perfci.errors import LoadError
+from perfci.errors import LoadError, TargetExitedError
+from perfci.lifetime import die_with_parent
 from perfci.model import SAMPLE_COLUMNS, Arm, TrialInfo
 from perfci.monitor import ResourceMonitor, database_delta, database_snapshot, peaks
 from perfci.results import TRIAL_FILE, read_trial_info, write_model
@@ -43,6 +44,8 @@ MIN_ARRIVAL_SHARE = 0.95
 # Poisson arrivals: over a short window the count itself varies by sqrt(expected); a miss must exceed
 # this many standard deviations too, or a 4-s trial at 40/s would be flagged about one time in four.
 ARRIVAL_NOISE_SIGMAS = 3.0
+MIN_REFUSED_TAIL = 20  # refused connections in a row that end a trial: the service is gone
+QUIT_GRACE_S = 3.0  # a Locust ended early gets this long to write its last samples
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,9 @@ def _start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> sub
     handle = log.open("ab")
     try:
         return subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 (only prctl, which is async-signal-safe)
+        )  # fmt: skip
     finally:
         handle.close()
 
@@ -133,6 +137,16 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def _end(process: subprocess.Popen[bytes], grace_s: float = QUIT_GRACE_S) -> None:
+    """SIGTERM first: Locust quits and the plugin writes the samples it still holds; then SIGKILL."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace_s)
+    _kill(process)
 
 
 def run_trial(
@@ -158,6 +172,7 @@ def run_trial(
     monitor = ResourceMonitor(target, [p.pid for p in processes])
     db_before = database_snapshot(target.database_url) if target.database_url else None
     monitor.start()
+    interrupted: KeyboardInterrupt | None = None
     try:
         overran = not _wait(
             processes,
@@ -165,10 +180,14 @@ def run_trial(
             total_s,
             lambda: on_progress and on_progress(_progress(spec, parts_dir, total_s)),
             stop or threading.Event(),
+            target.exit_code,
         )
+    except KeyboardInterrupt as signal_received:
+        # Ctrl-C or SIGTERM: what was measured until now is written below like any trial, then re-raised.
+        interrupted, overran = signal_received, False
     finally:
         for process in processes:
-            _kill(process)
+            _end(process)
         monitor.stop()
     db_after = database_snapshot(target.database_url) if target.database_url else None
 
@@ -182,14 +201,21 @@ def run_trial(
     if database is not None:
         write_model(trial_dir / DATABASE_FILE, database)
 
-    codes = [p.returncode for p in processes]
+    service_code = target.exit_code() if target.exit_code else None
+    ending = _Ending(
+        locust_codes=[p.returncode for p in processes],
+        overran=overran,
+        interrupted=interrupted,
+        service_code=service_code,
+        refused_from=refused_tail(samples) if service_code is None else None,
+    )
     window = measured_window(samples, spec.warmup_s, spec.duration_s)
     window_epoch = (t0 + spec.warmup_s, t0 + spec.warmup_s + spec.duration_s) if t0 is not None else None
     resource_window = peaks(resources, spec.warmup_s, spec.warmup_s + spec.duration_s)
     locust_peak = next((r.cpu_percent_peak for r in resource_window if r.source == "locust"), None)
     locust_mean = next((r.cpu_percent_mean for r in resource_window if r.source == "locust"), None)
     achieved = len(window) / spec.duration_s if spec.duration_s > 0 else 0.0
-    flags = _flags(spec, achieved, locust_mean, len(samples))
+    flags = _flags(spec, achieved, locust_mean, len(samples)) + ending.flags()
     info = TrialInfo(
         scenario=spec.scenario,
         arm=spec.arm,
@@ -202,24 +228,95 @@ def run_trial(
         users=spec.users,
         target_rps=spec.target_rps,
         achieved_rps=round(achieved, 3),
-        locust_exit_codes=codes,
+        locust_exit_codes=ending.locust_codes,
         locust_cpu_peak=locust_peak,
         flags=flags,
         endpoints=endpoint_stats(window, spec.duration_s),
     )
     write_model(trial_dir / TRIAL_FILE, info)
-    if overran:
-        raise LoadError(
-            f"{spec.scenario} {spec.arm} trial {spec.index + 1}: Locust ran past its bound and was stopped",
-            f"its log is {log}; the samples measured until then are in {trial_dir / SAMPLES_FILE}",
-        )
-    if any(code != 0 for code in codes):
-        raise LoadError(
-            f"{spec.scenario} {spec.arm} trial {spec.index + 1}: the load generator exited with {codes}: "
-            + _last_line(log),
-            f"its log is {log}; the samples measured until then are in {trial_dir / SAMPLES_FILE}",
-        )
+    ending.raise_failure(spec, target, trial_dir)
     return info
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How a trial ended, beyond its samples: each way but a clean end is raised once the trial is on disk."""
+
+    locust_codes: list[int]
+    overran: bool
+    interrupted: KeyboardInterrupt | None
+    service_code: int | None  # the service exited during the trial
+    refused_from: float | None  # every connection from this time (s) to the end was refused
+
+    def flags(self) -> list[str]:
+        flags = []
+        if self.service_code is not None:
+            flags.append(f"the service exited during this trial (exit code {self.service_code})")
+        if self.interrupted is not None:
+            flags.append("interrupted: the trial was stopped before its end")
+        if self.refused_from is not None:
+            flags.append(f"every connection from {self.refused_from:.1f} s to the end was refused")
+        return flags
+
+    def raise_failure(self, spec: TrialSpec, target: Target, trial_dir: Path) -> None:
+        log = trial_dir / LOCUST_LOG
+        kept = f"its log is {log}; the samples measured until then are in {trial_dir / SAMPLES_FILE}"
+        if self.interrupted is not None:
+            raise self.interrupted
+        if self.service_code is not None:
+            raise service_exited(spec, self.service_code, target)
+        if self.refused_from is not None:
+            raise service_unreachable(spec, self.refused_from, target)
+        if self.overran:
+            raise LoadError(
+                f"{spec.scenario} {spec.arm} trial {spec.index + 1}: Locust ran past its bound and was stopped", kept
+            )
+        if any(code != 0 for code in self.locust_codes):
+            raise LoadError(
+                f"{spec.scenario} {spec.arm} trial {spec.index + 1}: the load generator exited with "
+                f"{self.locust_codes}: " + _last_line(log),
+                kept,
+            )
+
+
+def service_exited(spec: TrialSpec, code: int, target: Target) -> TargetExitedError:
+    """The error of a service that died mid-trial: what follows (connection refusals) is not the change's doing."""
+    log = target.log_paths[0] if target.log_paths else "(no log)"
+    return TargetExitedError(
+        f"the service exited during trial {spec.index + 1} of scenario {spec.scenario} ({spec.arm} arm, "
+        f"exit code {code}); log: {log}",
+        "this is an infrastructure failure, not a verdict on the change (exit code -9 is often the kernel's "
+        "out-of-memory killer); read the log, then run again",
+    )
+
+
+def refused_tail(samples: pd.DataFrame) -> float | None:
+    """When the trial ends with at least MIN_REFUSED_TAIL refused connections in a row, the time they began.
+
+    A service perfci cannot watch (a url or container target) that dies shows up this way: every request
+    after its death is refused. Those refusals say nothing about the change, so they must not be judged.
+    """
+    if len(samples) < MIN_REFUSED_TAIL:
+        return None
+    refused = (samples["status"] == 0) & samples["error"].fillna("").str.contains("refused", case=False)
+    flags = refused.to_numpy()
+    if not flags[-1]:
+        return None
+    accepted = (~flags).nonzero()[0]
+    first = int(accepted[-1]) + 1 if len(accepted) else 0
+    if len(flags) - first < MIN_REFUSED_TAIL:
+        return None
+    return float(samples["start_s"].iloc[first])
+
+
+def service_unreachable(spec: TrialSpec, since_s: float, target: Target) -> TargetExitedError:
+    log = f"; log: {target.log_paths[0]}" if target.log_paths else ""
+    return TargetExitedError(
+        f"the service stopped accepting connections during trial {spec.index + 1} of scenario {spec.scenario} "
+        f"({spec.arm} arm): every request from {since_s:.1f} s to the end was refused{log}",
+        "this is an infrastructure failure, not a verdict on the change: the service or its host went away; "
+        "check that it runs, then run again",
+    )
 
 
 def _launch(
@@ -254,12 +351,16 @@ def _wait(
     total_s: float,
     tick: Callable[[], object],
     stop: threading.Event,
+    service_exit: Callable[[], int | None] | None = None,
 ) -> bool:
-    """Wait for every process to exit or for `stop`; False when the run overran its bound (the caller kills it)."""
+    """Wait for every process to exit, for `stop` or for the service to die; False when the run overran its
+    bound (the caller kills what still runs)."""
     deadline = time.monotonic() + total_s + spec.stop_timeout_s + OVERRUN_MARGIN_S
     while any(p.poll() is None for p in processes):
         if time.monotonic() > deadline:
             return False
+        if service_exit is not None and service_exit() is not None:
+            return True  # every request from now on would be a refused connection: end the trial here
         tick()
         if stop.wait(0.5):
             return True  # the caller kills what still runs; the interruption is reported where it happened

@@ -299,6 +299,13 @@ class ScenarioComparison(Frozen):
     database: dict[Arm, DatabaseCounters] = Field(default_factory=dict)
 
 
+class RunFailure(Frozen):
+    """Why a run ended without a verdict: an infrastructure failure (exit 3), never the change's doing."""
+
+    message: str  # e.g. "the service exited during trial 2 of scenario journeys (...); log: PATH"
+    hint: str = ""
+
+
 class Comparison(Frozen):
     schema_version: int = SCHEMA_VERSION
     created_at: datetime
@@ -314,6 +321,7 @@ class Comparison(Frozen):
     not_comparable: str | None = None
     run_url: str | None = None
     report_url: str | None = None
+    failure: RunFailure | None = None  # set when the run could not measure: no scenario is judged
 
     @property
     def regressions(self) -> list[tuple[str, EndpointComparison]]:
@@ -325,4 +333,4 @@ class Comparison(Frozen):
 
     @property
     def passed(self) -> bool:
-        return not self.regressions and not self.slo_breaches
+        return self.failure is None and not self.regressions and not self.slo_breaches

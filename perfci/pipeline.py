@@ -22,7 +22,15 @@ from perfci import analyse, baselines, gitrefs, side_by_side, testbed
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
-from perfci.errors import ExitCode, LoadError
+from perfci.errors import (
+    ConfigError,
+    DataError,
+    ExitCode,
+    LoadError,
+    NothingMeasuredError,
+    PerfCIError,
+    TargetExitedError,
+)
 from perfci.findings import with_run_measurements
 from perfci.load import TrialSpec, common_window, run_trial
 from perfci.model import (
@@ -33,11 +41,13 @@ from perfci.model import (
     EndpointStats,
     Environment,
     Histogram,
+    RunFailure,
     RunInfo,
     ScenarioComparison,
     TrialInfo,
 )
 from perfci.progress import trial_progress
+from perfci.redact import redact
 from perfci.results import (
     COMPARISON_FILE,
     RUN_FILE,
@@ -67,6 +77,9 @@ class RunOptions:
     order_seed: int | None = None  # seeds the random arm order of each block of two pairs
     progress: bool = True
     command: tuple[str, ...] = ()
+    # `perfci baseline`: the stored baselines are about to be replaced, so a corrupt one is no reason to
+    # stop; it is the way to repair it.
+    replaces_baselines: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,8 @@ class BaselineOutcome:
 
 
 def exit_code_for(comparison: Comparison) -> ExitCode:
+    if comparison.failure is not None:
+        return ExitCode.INFRASTRUCTURE
     return ExitCode.OK if comparison.passed else ExitCode.REGRESSION
 
 
@@ -103,7 +118,7 @@ def exit_code_for(comparison: Comparison) -> ExitCode:
 
 
 def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
-    if not options.ab_ref:
+    if not options.ab_ref and not options.replaces_baselines:
         # A corrupt or newer-schema baseline is a usage error: say so before minutes of load, not after.
         # Every testbed's file is checked, since which one applies is known only once the target is up.
         baselines.check_baselines(config.baselines_dir, config.scenarios)
@@ -115,14 +130,22 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
         base_dir = (
             stack.enter_context(gitrefs.worktree(config.project_root, options.ab_ref)) if options.ab_ref else None
         )
-        measured = measure(config, options, run_dir, base_dir, say)
+        try:
+            measured = measure(config, options, run_dir, base_dir, say)
+        except TargetExitedError as error:
+            # The service died: what follows its death (refused connections) says nothing about the change.
+            # The run ends with a comparison that says so, for the terminal, the comment and the report.
+            failed = failed_comparison(config, error, candidate_commit)
+            write_model(run_dir / COMPARISON_FILE, failed)
+            return RunOutcome(run_dir, failed, exit_code_for(failed))
+    require_measurements(measured, run_dir)
     write_model(
         run_dir / RUN_FILE,
         RunInfo(
             label=options.label,
             created_at=datetime.now(UTC),
-            command=list(options.command),
-            config=config.model_dump(mode="json"),
+            command=redact(list(options.command)),
+            config=redact(config.model_dump(mode="json")),
             environment=measured.environment,
             candidate_commit=candidate_commit,
             candidate_dirty=gitrefs.is_dirty(config.project_root),
@@ -132,6 +155,7 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
         ),
     )
     comparison = compare(config, options, measured, candidate_commit, base_commit, say)
+    comparison = with_unmatched_slo_notes(config, comparison)
     # Resource peaks and PostgreSQL counters come from the trials' files, per scenario and arm.
     comparison = with_run_measurements(run_dir, comparison)
     write_model(run_dir / COMPARISON_FILE, comparison)
@@ -145,6 +169,8 @@ def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutco
     the refresh changed.
     """
     outcome = run(config, options, say)
+    if outcome.comparison.failure is not None:
+        return BaselineOutcome(outcome.run_dir, outcome.comparison, [])  # nothing trustworthy to store
     commit = gitrefs.head_commit(config.project_root) or "unknown"
     measured_env = outcome.comparison.candidate.environment
     assert measured_env is not None
@@ -387,7 +413,7 @@ def compare(
                 environment=measured.environment,
             )
         else:
-            stored, elsewhere = baselines.choose_baseline(config.baselines_dir, scenario, measured.environment)
+            stored, elsewhere = _stored_baseline(config, options, scenario, measured.environment, say)
             if elsewhere is not None:
                 # Only another testbed's record: figures side by side, never verdicts.
                 not_comparable = testbed.not_comparable_reason(elsewhere.environment, measured.environment)
@@ -490,6 +516,86 @@ def _one_trial(
             f"look at {directory / 'locust.log'}; the scenario may be failing before its first request",
         )
     return info, measured_window(samples, config.profile.warmup_s, config.profile.duration_s)
+
+
+def failed_comparison(config: Config, error: PerfCIError, candidate_commit: str | None) -> Comparison:
+    """A comparison without scenarios that carries the failure: no verdict, exit 3."""
+    return Comparison(
+        created_at=datetime.now(UTC),
+        mode="none",
+        base=None,
+        candidate=ArmInfo(label=f"working tree@{(candidate_commit or 'unknown')[:7]}", commit=candidate_commit),
+        profile=config.profile_name,
+        alpha=config.statistics.alpha,
+        power=config.statistics.power,
+        scenarios=[],
+        failure=RunFailure(message=error.message, hint=error.hint),
+    )
+
+
+def require_measurements(measured: Measured, run_dir: Path) -> None:
+    """A run that measured no request in any scenario has nothing to judge: it must never pass the gate."""
+    if not any(t.endpoints for arms in measured.trials.values() for trials in arms.values() for t in trials):
+        raise NothingMeasuredError(
+            "the run measured no request in its measured windows: nothing to compare",
+            f"look at the locust.log files under {run_dir}; the scenarios may fail before their first request",
+        )
+
+
+def with_unmatched_slo_notes(config: Config, comparison: Comparison) -> Comparison:
+    """A note in every scenario for an SLO (without a scenario filter) that matched no endpoint of the run.
+
+    Such an SLO was never checked: a typo in its endpoint would otherwise disable it in silence. The note
+    goes into the reports; the CLI then exits 2 when the run covered the whole configured suite
+    (`unchecked_slo_error`), since a run of some scenarios (`--scenario auth`) rightly misses the others.
+    """
+    unmatched = unmatched_slo_endpoints(config, comparison)
+    if not unmatched:
+        return comparison
+    ran = ", ".join(s.scenario for s in comparison.scenarios)
+    notes = [
+        f"SLO for {endpoint} was not checked: no scenario of this run ({ran}) made a request to it; "
+        f"check its spelling in {config.config_file}"
+        for endpoint in unmatched
+    ]
+    scenarios = [s.model_copy(update={"notes": [*s.notes, *notes]}) for s in comparison.scenarios]
+    return comparison.model_copy(update={"scenarios": scenarios})
+
+
+def unmatched_slo_endpoints(config: Config, comparison: Comparison) -> list[str]:
+    """The endpoints of SLOs without a scenario filter that no scenario of the run made a request to."""
+    measured = {e.endpoint for s in comparison.scenarios for e in s.endpoints}
+    return [slo.endpoint for slo in config.slos if slo.scenario is None and slo.endpoint not in measured]
+
+
+def unchecked_slo_error(config: Config, comparison: Comparison) -> ConfigError | None:
+    """An error for SLOs that matched nothing in a run of the whole configured suite: a typo, never checked.
+
+    A run narrowed to some scenarios (`--scenario auth`) only gets the notes: it rightly misses the rest.
+    """
+    unmatched = unmatched_slo_endpoints(config, comparison)
+    if not unmatched or config.scenarios_narrowed or comparison.failure is not None:
+        return None
+    return ConfigError(
+        f"SLO endpoint(s) {unmatched} in {config.config_file} matched no endpoint of any scenario, so they were "
+        "never checked",
+        "fix the endpoint in [[tool.perfci.slo]] (labels look like 'GET /users/{id}'; the run's report lists them), "
+        "or give the SLO a scenario",
+    )
+
+
+def _stored_baseline(
+    config: Config, options: RunOptions, scenario: str, here: Environment, say: Say
+) -> tuple[Baseline | None, Baseline | None]:
+    """(this testbed's stored baseline, another testbed's), as `baselines.choose_baseline` picks them; when
+    `perfci baseline` replaces a corrupt file, neither, with a note."""
+    try:
+        return baselines.choose_baseline(config.baselines_dir, scenario, here)
+    except DataError as error:
+        if not options.replaces_baselines:
+            raise
+        say(f"perfci: replacing an unusable baseline: {error.message}")
+        return None, None
 
 
 def _histograms(windows: list[pd.DataFrame]) -> dict[str, Histogram]:

@@ -11,7 +11,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from perfci.errors import DataError
+from perfci import failures
+from perfci.errors import ConfigError, DataError
 from perfci.model import SCHEMA_VERSION, Arm, Comparison, RunInfo, TrialInfo
 
 RUN_FILE = "run.json"
@@ -48,7 +49,14 @@ def new_run_dir(runs_dir: Path, label: str, now: datetime | None = None) -> Path
     while path.exists():
         suffix += 1
         path = runs_dir / f"{stamp}-{safe}-{suffix}"
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the run directory {path}: {exc.strerror or exc}",
+            "point --runs-dir (runs_dir in [tool.perfci]) at a folder you can write",
+        ) from None
+    failures.note_run_dir(path)
     return path
 
 
@@ -58,7 +66,7 @@ def trial_dir(run_dir: Path, scenario: str, arm: Arm, index: int) -> Path:
 
 def _read_model(path: Path, model: type[M], what: str) -> M:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = failures.read_text_file(path, what, "regenerate it; a hand-edited or corrupt file cannot be trusted")
     except FileNotFoundError:
         raise DataError(f"{path} does not exist", f"is this a perfci {what}?") from None
     try:
@@ -74,6 +82,10 @@ def _read_model(path: Path, model: type[M], what: str) -> M:
             f"{path} is not a valid {what}: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}",
             "regenerate it; a hand-edited or truncated file cannot be trusted",
         ) from None
+    version = getattr(parsed, "schema_version", None)
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        newer = f"{path} has schema version {version}; this perfci reads up to {SCHEMA_VERSION}"
+        raise DataError(newer, "upgrade perfci to read it")
     return parsed
 
 

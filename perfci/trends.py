@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from perfci.errors import DataError
+from perfci.failures import read_text_file
 from perfci.model import SCHEMA_VERSION, Frozen, HistoryLine
 
 Direction = Literal["regression", "improvement"]
@@ -80,7 +81,7 @@ class TrendReport(Frozen):
 def read_history(path: Path) -> list[HistoryLine]:
     """The lines of one history file, validated; a bad line is a `DataError` that names file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path, "history file", "restore it with `git checkout origin/main -- <file>`")
     except FileNotFoundError:
         raise DataError(f"{path} does not exist", "run `nox -s baseline` on main to start a history") from None
     lines: list[HistoryLine] = []

@@ -115,6 +115,8 @@ def fingerprint(comparison: Comparison) -> str:
 
 def headline(comparison: Comparison) -> tuple[str, str]:
     """(icon and verdict, against what): the two lines a reviewer reads first."""
+    if comparison.failure is not None:  # nothing was judged: say what failed, not a verdict
+        return f"⚠️ perfci: no verdict: {comparison.failure.message}", comparison.failure.hint
     regressions = len(comparison.regressions)
     breaches = len(comparison.slo_breaches)
     verdicts = [e.verdict for s in comparison.scenarios for e in s.endpoints]

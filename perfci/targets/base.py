@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -22,3 +22,6 @@ class Target:
     image_ids: Mapping[str, str] = field(default_factory=dict)  # compose target: service name -> image id
     seed_users: int = 0  # users created before load (emails/passwords follow the service's seed scheme)
     description: str = ""  # one line for the summary, e.g. "process (uvicorn, SQLite)"
+    # The service's exit code once it has exited, None while it runs; None for targets perfci cannot watch.
+    # A service that dies during a trial is an infrastructure failure, never a regression of the change.
+    exit_code: Callable[[], int | None] | None = field(default=None, compare=False)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfci.errors import BootError
+from perfci.lifetime import die_with_parent
 from perfci.targets.base import Target
 from perfci.targets.database import fresh_database, is_postgres_url, plain_postgres_url
 from perfci.targets.health import boot_failure, free_port, port_is_free, wait_until_ready
@@ -74,6 +75,7 @@ def _seed(spec: ProcessSpec, env: Mapping[str, str], workdir: Path, log_path: Pa
             result = subprocess.run(
                 command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
                 timeout=spec.boot_timeout_s, check=False,
+                preexec_fn=die_with_parent(),
             )  # fmt: skip
         except subprocess.TimeoutExpired:
             raise boot_failure(
@@ -99,8 +101,9 @@ def _start(
         log.flush()
         # A session of its own: teardown signals the group, reaching every uvicorn worker.
         return subprocess.Popen(
-            command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 (only prctl, which is async-signal-safe)
+        )  # fmt: skip
 
 
 def _explain_early_exit(port: int, code: int, log_path: Path) -> BootError:
@@ -170,5 +173,6 @@ def process_target(spec: ProcessSpec, workdir: Path) -> Iterator[Target]:
             pids=(process.pid,),
             database_url=monitored_db,
             seed_users=spec.seed_users,
+            exit_code=process.poll,
             description=f"process (uvicorn, {db_label}, {spec.workers} worker{'s' if spec.workers > 1 else ''})",
         )

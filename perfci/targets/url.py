@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from perfci.errors import BootError
 from perfci.targets.base import Target
 from perfci.targets.health import READY_PATH, wait_until_ready
+
+REFUSED_FOR_S = 5.0  # a booting service may refuse for a moment; one refusing this long is not there
+
+
+def _listening(base_url: str) -> bool:
+    """False when every connection to the URL's host and port is refused for REFUSED_FOR_S.
+
+    Only a refusal counts: a slow or filtered address is left to the readiness timeout.
+    """
+    parts = urlsplit(base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    deadline = time.monotonic() + REFUSED_FOR_S
+    while True:
+        try:
+            socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=2.0).close()
+        except ConnectionRefusedError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+        except OSError:
+            return True  # not a plain refusal (a timeout, no route): let the readiness wait decide
+        else:
+            return True
 
 
 @contextmanager
@@ -21,6 +47,11 @@ def url_target(base_url: str, timeout_s: float = 10.0, seed_users: int = 0) -> I
         raise BootError(
             f"the service URL {base_url!r} is not an http(s) address",
             "pass the address the way a browser takes it, e.g. --url http://127.0.0.1:8765",
+        )
+    if not _listening(base_url):
+        raise BootError(
+            f"nothing listens at {base_url}: the connection was refused for {REFUSED_FOR_S:g} s",
+            "start the service first (e.g. `nox -s service`) or correct --url / PERFCI_URL",
         )
     if not wait_until_ready(base_url, timeout_s):
         raise BootError(

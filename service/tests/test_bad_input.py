@@ -6,15 +6,18 @@ Against a real uvicorn on SQLite; the PostgreSQL-only pitfalls (NUL characters) 
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import quote, urlencode
 
 import httpx
+import jwt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 pytestmark = pytest.mark.integration
 
+LIVE_SERVER_SECRET = "test-secret-" + "x" * 40  # conftest.TEST_SECRET: what the live server signs with
 JSON_ENDPOINTS = [
     ("POST", "/auth/register"),
     ("POST", "/auth/login"),
@@ -173,3 +176,13 @@ async def test_text_postgresql_cannot_store_is_422_on_both_databases(service, te
     body = {"email": f"x{text}@example.org", "password": "long enough password"}
     assert (await service.client.post("/auth/login", content=json.dumps(body), headers=JSON)).status_code == 422
     assert (await service.client.get("/users?" + _query({"q": text}))).status_code in (200, 422)
+
+
+@pytest.mark.parametrize("subject", ["²", "١٢", "߁", "+1", " 1", "-1", ""])
+def test_a_validly_signed_token_with_a_non_ascii_digit_subject_is_401(client, subject) -> None:
+    """isdigit() accepts "²" and Arabic-Indic digits, which int() rejects: it was a 500 and a reset connection."""
+    claims = {"sub": subject, "exp": int(time.time()) + 60, "typ": "access"}
+    token = jwt.encode(claims, LIVE_SERVER_SECRET, algorithm="HS256")
+    response = client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401, response.text
+    assert client.get("/healthz").status_code == 200  # the same keep-alive connection still serves

@@ -159,3 +159,16 @@ def test_a_login_storm_does_not_stall_other_endpoints(tmp_path, serve) -> None:
     assert len(waits) >= 3, (hash_s, waits)
     # Eight hashes on two threads take about four hash-times; no probe waited for even half of one.
     assert max(waits) < hash_s / 2, (hash_s, sorted(waits))
+
+
+def test_a_knob_naming_no_route_stops_the_start(tmp_path) -> None:
+    """A mistyped route would inject nothing, and the regression the run is meant to show would never happen."""
+    result = _run(["serve", "--port", "0"], {"USERSVC_KNOB_DELAY": "GET /nope=5;GET /users/{id}=1"}, tmp_path, 30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "GET /nope" in lines[0]
+    assert "GET /users/{id}" not in lines[0]
+    assert lines[1].startswith("hint: ")
+    assert "GET /users/me" in lines[1]

@@ -104,11 +104,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _unreachable(exc)
         print(f"seeded {created} new users ({args.count - created} existed) in {time.perf_counter() - start:.2f} s")
         return 0
+    return _checked_serve(settings)
+
+
+def _checked_serve(settings: Settings) -> int:
+    if not _knob_routes_exist(settings):
+        return EXIT_CONFIG
     try:
         asyncio.run(_prepare(settings))
     except UNREACHABLE as exc:
         return _unreachable(exc)
     return serve(settings)
+
+
+def _route_labels() -> list[str]:
+    from userservice.routes import router
+
+    return sorted(f"{method} {route.path}" for route in router.routes for method in getattr(route, "methods", ()))
+
+
+def _knob_routes_exist(settings: Settings) -> bool:
+    """False, after a two-line error, when a knob names a route the app does not have."""
+    from userservice.knobs import parse_knobs, unknown_routes
+
+    unknown = unknown_routes(parse_knobs(settings.knob_delay, settings.knob_errors), _route_labels())
+    if unknown:
+        print(f"error: USERSVC_KNOB_DELAY/USERSVC_KNOB_ERRORS name no route of the service: {unknown}", file=sys.stderr)
+        print(f"hint: use a route label as the app declares it, one of: {', '.join(_route_labels())}", file=sys.stderr)
+    return not unknown
 
 
 def _unreachable(exc: BaseException) -> int:

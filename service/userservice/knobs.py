@@ -7,7 +7,7 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -102,6 +102,12 @@ def parse_knobs(delay_spec: str, error_spec: str, burn_spec: str = "") -> Knobs:
     }
     burns = {route: _burn(value, route) for route, value in _entries(burn_spec, "USERSVC_KNOB_BURN")}
     return Knobs(delays=delays, error_rates=errors, burns=burns)
+
+
+def unknown_routes(knobs: Knobs, known: Iterable[str]) -> list[str]:
+    """The knob routes that name no route of the app: a typo there would inject nothing, silently."""
+    labels = set(known)
+    return sorted(route for route in (*knobs.delays, *knobs.error_rates) if route not in labels)
 
 
 def route_label(request: Request) -> str:

@@ -69,7 +69,8 @@ def read_access_token(settings: Settings, token: str) -> int | None:
     if claims.get("typ") != "access":
         return None
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject.isdigit():
+    # isdigit() alone accepts "²" and other Unicode digits that int() rejects: ASCII digits only.
+    if not isinstance(subject, str) or not (subject.isascii() and subject.isdigit()):
         return None
     return int(subject)
 

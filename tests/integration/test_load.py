@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from perfci.cli import main
-from perfci.errors import ExitCode, LoadError
+from perfci.errors import ExitCode, LoadError, TargetExitedError
 from perfci.load import LOCUST_LOG, LOCUST_STATS, SAMPLES_FILE, Progress, TrialSpec, read_trial, run_trial
 from perfci.model import SAMPLE_COLUMNS, Comparison
 from perfci.results import TRIAL_FILE, read_trial_info
@@ -105,7 +105,10 @@ def test_master_and_two_workers_all_checked_and_merged(
     assert samples["start_s"].is_monotonic_increasing
 
 
-def test_a_service_killed_mid_run_gives_connection_errors_and_loses_nothing(trial_spec: Spec, tmp_path: Path) -> None:
+def test_a_service_killed_mid_run_ends_the_trial_as_infrastructure_and_loses_nothing(
+    trial_spec: Spec, tmp_path: Path
+) -> None:
+    """A dead service is not a regression: the trial ends at once, is kept on disk, and raises exit 3."""
     spec = ProcessSpec(service_dir=REPO / "service", env=FAST_HASH, seed_users=50)
     killed_at: list[float] = []
 
@@ -117,22 +120,17 @@ def test_a_service_killed_mid_run_gives_connection_errors_and_loses_nothing(tria
                 killed_at.append(progress.elapsed_s)
 
         trial = tmp_path / "trial"
-        info = run_trial(trial_spec("journeys", extra_env={"PERFCI_SEED_USERS": "50"}), target, trial, kill_when_warm)
+        with pytest.raises(TargetExitedError, match=r"exited during trial 1 of scenario journeys .*exit code -9") as e:
+            run_trial(trial_spec("journeys", extra_env={"PERFCI_SEED_USERS": "50"}), target, trial, kill_when_warm)
 
-    _, samples = read_trial(trial)
+    assert e.value.exit_code == ExitCode.INFRASTRUCTURE
     assert killed_at
-    assert info.locust_exit_codes == [0]  # failed requests are data, not a crashed load generator
-    assert len(samples) == locust_request_count(trial)
-    refused = samples[samples["status"] == 0]
-    assert not refused.empty
-    assert not refused["ok"].any()
-    assert refused["error"].notna().all()
+    info, samples = read_trial(trial)
+    assert any("the service exited during this trial (exit code -9)" in flag for flag in info.flags)
+    assert len(samples) == locust_request_count(trial)  # Locust quit cleanly and every request was kept
     answered = samples[samples["status"] > 0]
     assert answered["ok"].mean() > 0.9  # before the kill the service answered
-    assert answered["start_s"].max() < refused["start_s"].max()
-    kinds = {kind for stats in info.endpoints.values() for kind in stats.error_kinds}
-    assert kinds, "the connection errors reach the trial's error kinds"
-    assert sum(stats.errors for stats in info.endpoints.values()) > 0
+    assert samples["start_s"].max() < killed_at[0] + 2.0  # ended within moments of the death, not at its end
 
 
 def test_a_locustfile_that_fails_at_import_is_a_load_error(

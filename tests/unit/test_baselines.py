@@ -114,7 +114,7 @@ def test_a_corrupt_baseline_is_a_data_error_naming_the_file(tmp_path: Path, cont
     with pytest.raises(DataError, match=message) as raised:
         baselines.load_baseline(tmp_path, "auth")
     assert str(tmp_path / "auth.json") in raised.value.message
-    assert "nox -s baseline" in raised.value.hint
+    assert "perfci baseline" in raised.value.hint
     assert raised.value.exit_code == ExitCode.USAGE
 
 

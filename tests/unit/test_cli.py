@@ -143,3 +143,49 @@ def test_trends_read_one_testbed_at_a_time(project: Path, capsys: pytest.Capture
 
     assert main(["trends", "--testbed", "nowhere"]) == 2
     assert "no history for testbed nowhere" in capsys.readouterr().err
+
+
+def test_an_unexpected_exception_is_exit_3_with_its_traceback_in_a_log(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug in perfci is an infrastructure failure with a log to report, never exit 1 ("regression")."""
+
+    def broken(_: object) -> int:
+        raise RuntimeError("an unforeseen bug in postgresql://ci:hunter2@db/x")
+
+    monkeypatch.setattr("perfci.cli.cmd_summary", broken)
+    monkeypatch.setattr("perfci.failures._run_dirs", [])
+    monkeypatch.setenv("TMPDIR", str(project))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    assert main(["summary"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[0] == "error: perfci failed unexpectedly: RuntimeError: an unforeseen bug in postgresql://ci:***@db/x"
+    assert lines[1].startswith("hint: the traceback is in ")
+    assert "please report it" in lines[1]
+    log = Path(lines[1].removeprefix("hint: the traceback is in ").split(";")[0])
+    assert log.parent == project
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback" in text
+    assert "RuntimeError" in text
+    assert "hunter2" not in text
+
+
+def test_a_crash_during_a_run_keeps_its_log_in_the_run_directory(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from perfci import failures
+
+    run_dir = project / "runs" / "one"
+    run_dir.mkdir(parents=True)
+
+    def broken(_: object) -> int:
+        failures.note_run_dir(run_dir)
+        raise KeyError("surprise")
+
+    monkeypatch.setattr("perfci.cli.cmd_summary", broken)
+    monkeypatch.setattr("perfci.failures._run_dirs", [])
+    assert main(["summary"]) == 3
+    assert f"the traceback is in {run_dir / 'crash.log'}" in capsys.readouterr().err
+    assert "KeyError: 'surprise'" in (run_dir / "crash.log").read_text(encoding="utf-8")

@@ -11,8 +11,8 @@ import pytest
 
 from perfci import baselines, pipeline
 from perfci.config import Config, load_config
-from perfci.errors import ConfigError, DataError, ExitCode
-from perfci.model import Arm, EndpointStats, Environment, Histogram, TrialInfo
+from perfci.errors import ConfigError, DataError, ExitCode, NothingMeasuredError
+from perfci.model import Arm, EndpointStats, Environment, Histogram, SloSpec, TrialInfo
 from perfci.summarise import histogram
 
 ME = "GET /users/me"
@@ -288,3 +288,69 @@ def test_the_comparison_records_the_schedule_of_each_ab_scenario(config: Config)
     for settings, schedule in ((config, "interleaved"), (concurrent, "concurrent")):
         comparison = pipeline.compare(settings, options, measured, "c" * 40, "b" * 40, _silent)
         assert [s.schedule for s in comparison.scenarios] == [schedule]
+
+
+def test_a_slo_that_matched_no_endpoint_of_the_run_is_named_in_a_note(config: Config) -> None:
+    slos = [SloSpec(endpoint="GET /user/me", p95_ms=100), SloSpec(endpoint=ME, p95_ms=100)]
+    config = config.model_copy(update={"slos": slos})
+    comparison = pipeline.compare(
+        config, pipeline.RunOptions(), _measured({"candidate": _trials("candidate", 3, 2.0)}), None, None, _silent
+    )
+
+    (scenario,) = pipeline.with_unmatched_slo_notes(config, comparison).scenarios
+
+    unmatched = [note for note in scenario.notes if "was not checked" in note]
+    assert len(unmatched) == 1
+    assert "SLO for GET /user/me was not checked" in unmatched[0]
+    assert str(config.config_file) in unmatched[0]
+
+
+def test_a_corrupt_stored_baseline_is_replaced_not_refused_by_perfci_baseline(config: Config) -> None:
+    path = baselines.baseline_path(config.baselines_dir, "journeys")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json", encoding="utf-8")
+    said: list[str] = []
+
+    comparison = pipeline.compare(
+        config,
+        pipeline.RunOptions(replaces_baselines=True),
+        _measured({"candidate": _trials("candidate", 6, 2.0)}),
+        None,
+        None,
+        said.append,
+    )
+
+    assert comparison.mode == "none"
+    assert any("replacing an unusable baseline" in line and str(path) in line for line in said)
+
+
+def test_a_run_that_measured_no_request_is_not_a_pass(tmp_path: Path) -> None:
+    empty = [t.model_copy(update={"endpoints": {}}) for t in _trials("candidate", 1, 2.0)]
+    with pytest.raises(NothingMeasuredError, match="measured no request"):
+        pipeline.require_measurements(_measured({"candidate": empty}), tmp_path)
+    pipeline.require_measurements(_measured({"candidate": _trials("candidate", 1, 2.0)}), tmp_path)
+
+
+@pytest.mark.parametrize(("narrowed", "error"), [(False, True), (True, False)], ids=["whole-suite", "narrowed"])
+def test_a_slo_that_matched_nothing_in_the_whole_suite_is_a_config_error(
+    tmp_path: Path, narrowed: bool, error: bool
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[tool.perfci]\nprofile = "t"\nscenarios = ["journeys"]\n[tool.perfci.profiles.t]\n'
+        "trials = 5\nduration_s = 6\nwarmup_s = 1\nusers = 8\nspawn_rate = 10\n"
+        '[[tool.perfci.slo]]\nendpoint = "GET /user/me"\np95_ms = 100\n',
+        encoding="utf-8",
+    )
+    config = load_config(path, environ={}, overrides={"scenarios": ["journeys"] if narrowed else None})
+    comparison = pipeline.compare(
+        config, pipeline.RunOptions(), _measured({"candidate": _trials("candidate", 3, 2.0)}), None, None, _silent
+    )
+
+    found = pipeline.unchecked_slo_error(config, comparison)
+
+    assert (found is not None) is error
+    if found is not None:
+        assert "GET /user/me" in found.message
+        assert str(path) in found.message
+        assert "[[tool.perfci.slo]]" in found.hint
