@@ -34,7 +34,6 @@ from perfci.model import (
     Environment,
     Histogram,
     RunInfo,
-    ScenarioComparison,
     TrialInfo,
 )
 from perfci.progress import trial_progress
@@ -338,7 +337,7 @@ def compare(
     say: Say,
 ) -> Comparison:
     """A/B when both arms ran here; else against the stored baseline; else absolute figures and SLOs."""
-    scenarios: list[ScenarioComparison] = []
+    evidence: list[analyse.ScenarioEvidence] = []
     base_info: ArmInfo | None = None
     modes: set[str] = set()
     for scenario, arms in measured.trials.items():
@@ -346,7 +345,7 @@ def compare(
         flags = [f"{t.arm} trial {t.index + 1}: {flag}" for trials in arms.values() for t in trials for flag in t.flags]
         hist = measured.histograms[scenario]
         if options.ab_ref:
-            result = analyse.compare_scenario(
+            result = analyse.gather_scenario(
                 scenario,
                 [t.endpoints for t in arms["base"]],
                 candidate,
@@ -375,7 +374,7 @@ def compare(
                     created_at=stored.created_at,
                     environment=stored.environment,
                 )
-            result = analyse.compare_scenario(
+            result = analyse.gather_scenario(
                 scenario,
                 list(_baseline_trials(stored)) if stored else None,
                 candidate,
@@ -389,8 +388,10 @@ def compare(
                 ),
                 flags=flags,
             )
-        modes.add(result.mode)
-        scenarios.append(result)
+        modes.add(result.arms.mode)
+        evidence.append(result)
+    # One family over every scenario's tests: the PR's false-fail budget is alpha, not alpha per scenario.
+    judgement = analyse.judge(evidence, config.statistics)
     # A run mixes modes only when some scenarios lack a baseline; the comparison names the strongest one.
     mode: Literal["ab", "baseline", "none"] = "ab" if "ab" in modes else "baseline" if "baseline" in modes else "none"
     return Comparison(
@@ -405,7 +406,8 @@ def compare(
         profile=config.profile_name,
         alpha=config.statistics.alpha,
         power=config.statistics.power,
-        scenarios=scenarios,
+        scenarios=judgement.scenarios,
+        judged_tests=judgement.judged_tests,
     )
 
 
