@@ -18,7 +18,7 @@ from typing import Literal
 
 import pandas as pd
 
-from perfci import analyse, baselines, gitrefs
+from perfci import analyse, baselines, gitrefs, stats
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
@@ -75,6 +75,8 @@ class Measured:
     histograms: dict[str, dict[Arm, dict[str, Histogram]]]
     targets: dict[Arm, Target]
     environment: Environment
+    # A/B only: per scenario, why its sequential run stopped where it did (docs/statistics.md, "Sequential").
+    stops: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,8 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
         total = len(config.scenarios) * config.profile.trials * len(arms)
         done = 0
         pairs = config.profile.trials
+        looks = planned_looks(config) if len(arms) == 2 else []
+        stops: dict[str, str] = {}
         for scenario in config.scenarios:
             trials[scenario] = {arm: [] for arm in arms}
             samples: dict[Arm, list[pd.DataFrame]] = {arm: [] for arm in arms}
@@ -212,9 +216,38 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
                     info, window = _one_trial(config, options, scenario, arm, index, target, run_dir)
                     trials[scenario][arm].append(info)
                     samples[arm].append(window)
+                if index + 1 in looks:
+                    reason = look(config, scenario, trials[scenario], looks)
+                    if reason is not None:
+                        stops[scenario] = reason
+                        say(f"perfci: {scenario}: stopping: {reason}")
+                        break
             histograms[scenario] = {arm: _histograms(samples[arm]) for arm in arms}
         targets = dict(services.targets)
-    return Measured(trials, histograms, targets, environment)
+    return Measured(trials, histograms, targets, environment, stops)
+
+
+def planned_looks(config: Config) -> list[int]:
+    """The sequential plan of an A/B run: look at 8, 12, 16, ... pairs up to the profile's trials."""
+    return stats.planned_looks(config.profile.trials)
+
+
+def look(config: Config, scenario: str, trials: Mapping[Arm, Sequence[TrialInfo]], looks: Sequence[int]) -> str | None:
+    """At a planned look: why the scenario may stop now, or None to go on (at the last look, why it ends)."""
+    pairs = len(trials["candidate"])
+    evidence = analyse.gather_scenario(
+        scenario,
+        [t.endpoints for t in trials["base"]],
+        [t.endpoints for t in trials["candidate"]],
+        mode="ab",
+        settings=config.statistics,
+        slos=(),
+        looks=looks,
+    )
+    reason = analyse.decide_look(evidence, config.statistics, other_scenarios=len(config.scenarios) - 1)
+    if reason is None and pairs >= looks[-1]:
+        return f"the budget of {pairs} pairs was reached with some tests undecided"
+    return reason
 
 
 def pair_orders(arms: Sequence[Arm], pairs: int, rng: random.Random) -> list[list[Arm]]:
@@ -356,6 +389,8 @@ def compare(
                 candidate_histograms=hist["candidate"],
                 flags=flags,
                 schedule="concurrent" if runs_concurrently(config, scenario) else "interleaved",
+                looks=planned_looks(config),
+                stop_reason=measured.stops.get(scenario, ""),
             )
             base_info = ArmInfo(
                 label=f"{options.ab_ref}@{(base_commit or '')[:7]}",
