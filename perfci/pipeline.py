@@ -208,14 +208,14 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
                     for arm, (info, window) in measured_pair.items():
                         trials[scenario][arm].append(info)
                         samples[arm].append(window)
-                    continue
-                for arm in order:
-                    done += 1
-                    say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{pairs}")
-                    target = services.for_trial(arm)
-                    info, window = _one_trial(config, options, scenario, arm, index, target, run_dir)
-                    trials[scenario][arm].append(info)
-                    samples[arm].append(window)
+                else:
+                    for arm in order:
+                        done += 1
+                        say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{pairs}")
+                        target = services.for_trial(arm)
+                        info, window = _one_trial(config, options, scenario, arm, index, target, run_dir)
+                        trials[scenario][arm].append(info)
+                        samples[arm].append(window)
                 if index + 1 in looks:
                     reason = look(config, scenario, trials[scenario], looks)
                     if reason is not None:
