@@ -33,7 +33,6 @@ from perfci.model import (
 from perfci.stats import FloatArray
 
 Mode = Literal["ab", "baseline", "none"]
-Adjustment = Literal["holm", "max-t"]
 Schedule = Literal["interleaved", "concurrent"]
 Trials = Sequence[Mapping[str, EndpointStats]]
 
@@ -298,7 +297,8 @@ def _tarone(smallest: Sequence[float], continuous: int, alpha: float) -> tuple[l
     """
     for extra in range(len(smallest) + 1):
         family = continuous + extra
-        qualifying = [j for j, p in enumerate(smallest) if family > 0 and p <= alpha / family]
+        # An empty family rejects nothing: every discrete test would qualify, so extra = 0 cannot hold.
+        qualifying = [j for j, p in enumerate(smallest) if family == 0 or p <= alpha / family]
         if len(qualifying) <= extra:
             return qualifying, family
     return list(range(len(smallest))), continuous + len(smallest)  # unreachable: extra = len(smallest) stops
@@ -389,16 +389,6 @@ def _scenario_comparison(
 # --------------------------------------------------------------------------------------------------------
 # One test per endpoint and metric, and per error kind.
 # --------------------------------------------------------------------------------------------------------
-
-
-def adjustment_method(mode: Mode, pairs: int, alpha: float, schedule: Schedule = "interleaved") -> Adjustment:
-    """Holm, always: the PR's family spans scenarios and sequential looks, which share no pairs to swap.
-
-    Max-T over sign flips (perfci/signflip.py) needs every test of the family measured on the same pairs;
-    across scenarios and across looks they are not, and with concurrent arms (the PR profile) the tests are
-    nearly independent anyway, where max-T amounts to Bonferroni (docs/statistics.md, "One family").
-    """
-    return "holm"
 
 
 def _void(result: stats.TestResult) -> bool:

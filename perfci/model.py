@@ -289,8 +289,8 @@ class ScenarioComparison(Frozen):
     mode: Literal["ab", "baseline", "none"]  # paired same-machine, unpaired vs stored, nothing to compare
     base_trials: int
     candidate_trials: int
-    # How p-values were adjusted for the family of tests: max-T over sign flips in an A/B run with enough
-    # pairs, Holm otherwise (docs/statistics.md, "One family").
+    # How p-values were adjusted for the family of tests: Holm over the PR's family (docs/statistics.md, "One
+    # family per PR"); "max-t" in comparisons written when an interleaved A/B scenario used max-T.
     adjustment: Literal["holm", "max-t"] = "holm"
     # "ab" only: whether the arms' trials ran one after the other or at the same time (profile.ab_schedule).
     schedule: Literal["interleaved", "concurrent"] = "interleaved"

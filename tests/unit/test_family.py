@@ -81,6 +81,7 @@ def test_the_mde_of_the_rule_has_its_stated_power_by_monte_carlo(pairs: int, alp
     d = np.random.default_rng(pairs).normal(mde, sd, size=(runs, pairs))
     t = (d.mean(axis=1) - MARGIN) / (d.std(axis=1, ddof=1) / math.sqrt(pairs))
     found = float(np.mean(scipy_stats.t.sf(t, pairs - 1) < alpha))
+    print(f"\n{pairs} pairs, one-sided level {alpha:.2e}: MDE {math.expm1(mde):+.1%}, found {found:.4f} of {runs}")
     assert found == pytest.approx(power, abs=4 * math.sqrt(power * (1 - power) / runs))
     # At the margin itself the rule fires with probability alpha (at most), so the MDE lies beyond it.
     assert mde > MARGIN
@@ -97,6 +98,7 @@ def test_the_mde_shown_is_what_the_whole_verdict_path_finds() -> None:
         found += compare_scenario("s", base, candidate, mode="ab", settings=settings, slos=[]).endpoints[0].verdict == (
             "regression"
         )
+    print(f"\nthrough compare_scenario at the MDE {math.expm1(mde):+.1%}: found {found}/{runs}")
     assert found / runs == pytest.approx(0.8, abs=0.07)
 
 
@@ -264,4 +266,17 @@ def test_transient_error_kinds_in_aa_runs_rarely_fail(rate: float) -> None:
             "s", base, candidate, mode="ab", settings=SETTINGS.model_copy(update={"metrics": ("p50",)}), slos=[]
         )
         fails += bool(result.endpoints[0].new_error_kinds)
-    assert upper_bound(fails, runs) < 0.01 or fails / runs <= SETTINGS.alpha
+    print(f"\ntransient kind at {rate:.1%} of trials per arm: {fails}/{runs} A/A runs failed")
+    assert fails / runs <= SETTINGS.alpha
+
+
+def test_a_kind_in_every_candidate_trial_fails_even_with_no_other_test() -> None:
+    base = [{"GET /a": figures(10.0)} for _ in range(16)]
+    candidate = [{"GET /a": figures(10.0, kinds={"HTTP 500": 3})} for _ in range(16)]
+    only_kinds = SETTINGS.model_copy(update={"metrics": ("p50",)})  # p50 identical: no spread, no test
+    result = compare_scenario("s", base, candidate, mode="ab", settings=only_kinds, slos=[])
+    assert result.endpoints[0].new_error_kinds == ["HTTP 500"]
+    assert (
+        judge([gather_scenario("s", base, candidate, mode="ab", settings=only_kinds, slos=[])], only_kinds).judged_tests
+        == 1
+    )
