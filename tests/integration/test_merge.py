@@ -95,17 +95,17 @@ def test_two_shards_run_separately_merge_into_one_judged_run(project: Path) -> N
 
 def test_a_sequential_run_looks_at_its_planned_points_and_says_why_it_stopped(project: Path) -> None:
     runs = project / "shards" / "sequential"
-    argv = ["run", "--ab", "HEAD", "--scenario", "search", "--trials", "10", "--ab-schedule", "concurrent"]
+    argv = ["run", "--ab", "HEAD", "--scenario", "search", "--trials", "12", "--ab-schedule", "concurrent"]
     code = main([*argv, "--runs-dir", str(runs), "--no-progress"])
     (run_dir,) = runs.iterdir()
     comparison = read_comparison(run_dir)
     (scenario,) = comparison.scenarios
     assert code == (ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
-    assert scenario.looks == [8, 10]
+    assert scenario.looks == [8, 12]
     if scenario.candidate_trials == 8:
         assert scenario.stop_reason == "every judged test decided after 8 pairs"
     else:
-        assert scenario.candidate_trials == 10
-        assert scenario.stop_reason.startswith(("every judged test decided", "the budget of 10 pairs"))
+        assert scenario.candidate_trials == 12
+        assert scenario.stop_reason.startswith(("every judged test decided", "the budget of 12 pairs"))
     assert len(list((run_dir / "search").glob("candidate-*"))) == scenario.candidate_trials
-    assert f"{scenario.candidate_trials} of up to 10 pairs" in (run_dir / "report.md").read_text()
+    assert f"{scenario.candidate_trials} of up to 12 pairs" in (run_dir / "report.md").read_text()

@@ -109,7 +109,8 @@ def test_the_mde_shown_is_what_the_whole_verdict_path_finds() -> None:
 
 def test_looks_and_their_shares() -> None:
     assert stats.planned_looks(16) == [8, 12, 16]
-    assert stats.planned_looks(30) == [8, 12, 16, 20, 24, 28, 30]
+    assert stats.planned_looks(30) == [8, 12, 16, 20, 30]  # early looks end at three quarters of the budget
+    assert stats.obrien_fleming_shares(stats.planned_looks(46))[-1] > 0.75
     assert stats.planned_looks(6) == [6]
     shares = stats.obrien_fleming_shares([8, 12, 16], 0.01)
     assert sum(shares) == pytest.approx(1.0)
