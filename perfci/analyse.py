@@ -244,14 +244,14 @@ def gather_scenario(
 def look_share(looks: Sequence[int], pairs: int, alpha: float) -> float:
     """The share of alpha the look at `pairs` spends: its O'Brien-Fleming increment, or all of it unplanned.
 
-    A run that stopped between planned looks (it was cut short) spends the share of the last look it
-    reached; one short of the first look spends the first look's.
+    Pairs between two planned looks (a run cut short) spend the share of the next look, which never
+    happened; the looks before it may have been taken and spent theirs.
     """
     if len(looks) <= 1:
         return 1.0
     shares = stats.obrien_fleming_shares(looks, alpha)
-    reached = [i for i, n in enumerate(looks) if n <= pairs]
-    return shares[reached[-1] if reached else 0]
+    ahead = [i for i, n in enumerate(looks) if n >= pairs]
+    return shares[ahead[0] if ahead else -1]
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_looks_and_their_shares() -> None:
     assert shares[0] < shares[1] < shares[2]  # little spent early
     assert look_share([8, 12, 16], 12, 0.01) == shares[1]
     assert look_share([], 16, 0.01) == 1.0
-    assert look_share([8, 12, 16], 10, 0.01) == shares[0]  # between looks: the last look reached
+    assert look_share([8, 12, 16], 10, 0.01) == shares[1]  # between looks: the next look, never taken
 
 
 def test_any_alarm_at_any_look_stays_within_alpha_at_the_worst_null() -> None:
