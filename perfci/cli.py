@@ -145,6 +145,14 @@ def _default_runs_dir() -> str:
         return ".perfci/runs"  # no usable configuration: the conventional place, relative to here
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from perfci.commands import finish_run
+    from perfci.merge import merge_shards
+
+    comparison = merge_shards(args.shards, args.output, ("perfci", *sys.argv[1:]))
+    return finish_run(args.output, comparison)
+
+
 def cmd_comment(args: argparse.Namespace) -> int:
     from perfci.commands import post_comment
 
@@ -197,6 +205,11 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("run_dir", nargs="?", type=Path, help="a run directory (default: the latest)")
         command.add_argument("--runs-dir", help="where to look for the latest run")
         command.set_defaults(handler=handler)
+
+    merge = sub.add_parser("merge", help="judge shard runs (one scenario each) together as one PR")
+    merge.add_argument("shards", nargs="+", type=Path, metavar="DIR", help="each shard's run directory")
+    merge.add_argument("--output", type=Path, required=True, metavar="OUT", help="the merged run directory")
+    merge.set_defaults(handler=cmd_merge)
 
     comment = sub.add_parser("comment", help="post or update the PR comment from a run or artifact")
     comment.add_argument("source", type=Path, help="artifact folder, zip or comparison.json (--run-dir: a run)")

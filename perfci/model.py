@@ -189,7 +189,9 @@ class HistoryLine(Frozen):
 class StatsSettings(Frozen):
     """How the comparison judges: built from [tool.perfci.statistics]."""
 
-    alpha: float = 0.05
+    # The per-PR false-fail budget: the chance that a PR without any change fails on a regression verdict,
+    # over every judged test of every scenario (docs/statistics.md, "One family per PR").
+    alpha: float = 0.01
     power: float = 0.8
     # metric -> smallest relative change worth a verdict
     min_effect: dict[str, float] = Field(
@@ -237,11 +239,13 @@ class MetricComparison(Frozen):
     change: float  # relative change of the candidate, +0.14 = 14 % higher
     ci_low: float  # confidence interval of `change`
     ci_high: float
+    # One-sided p of a change beyond the minimum effect, in the direction of the estimate.
     p_value: float
-    p_adjusted: float  # over the scenario's family (endpoints x metrics); ScenarioComparison.adjustment says how
+    p_adjusted: float  # over the PR's family (every scenario, endpoint, metric and error kind; Holm)
     min_effect: float
     verdict: Verdict
-    more_trials_needed: int | None = None  # inconclusive only: pairs/trials per arm that would decide
+    # inconclusive only: pairs (trials per arm) beyond this run's that a fresh run would likely need
+    more_trials_needed: int | None = None
 
 
 class SloResult(Frozen):
@@ -254,7 +258,9 @@ class SloResult(Frozen):
 
 class NoiseFloor(Frozen):
     cv: dict[str, float]  # metric -> between-trial coefficient of variation (of log stats)
-    mde: dict[str, float]  # metric -> minimum detectable relative change at alpha and power
+    mde: dict[str, float]  # metric -> minimum detectable relative change of the rule applied, at its power
+    # metric -> requests a trial, too few for a verdict on it to mean anything: shown, not judged
+    not_judged: dict[str, int] = Field(default_factory=dict)
 
 
 class EndpointComparison(Frozen):
@@ -267,7 +273,9 @@ class EndpointComparison(Frozen):
     noise: NoiseFloor
     base_errors: dict[str, int] = Field(default_factory=dict)
     candidate_errors: dict[str, int] = Field(default_factory=dict)
-    new_error_kinds: list[str] = Field(default_factory=list)  # a regression by themselves
+    # Error kinds that occurred in significantly more candidate trials than base trials (an exact test in
+    # the PR's family): a regression by themselves.
+    new_error_kinds: list[str] = Field(default_factory=list)
     base_histogram: Histogram | None = None
     candidate_histogram: Histogram | None = None
 
@@ -285,8 +293,8 @@ class ScenarioComparison(Frozen):
     mode: Literal["ab", "baseline", "none"]  # paired same-machine, unpaired vs stored, nothing to compare
     base_trials: int
     candidate_trials: int
-    # How p-values were adjusted for the family of tests: max-T over sign flips in an A/B run with enough
-    # pairs, Holm otherwise (docs/statistics.md, "One family").
+    # How p-values were adjusted for the family of tests: Holm over the PR's family (docs/statistics.md, "One
+    # family per PR"); "max-t" in comparisons written when an interleaved A/B scenario used max-T.
     adjustment: Literal["holm", "max-t"] = "holm"
     # "ab" only: whether the arms' trials ran one after the other or at the same time (profile.ab_schedule).
     schedule: Literal["interleaved", "concurrent"] = "interleaved"
@@ -297,6 +305,11 @@ class ScenarioComparison(Frozen):
     notes: list[str] = Field(default_factory=list)  # e.g. "no baseline for X; run nox -s baseline"
     resources: dict[Arm, list[ResourcePeak]] = Field(default_factory=dict)
     database: dict[Arm, DatabaseCounters] = Field(default_factory=dict)
+    # Sequential A/B: the planned looks (pairs at each), the share of alpha the look reached may spend, and
+    # why the run stopped where it did.
+    looks: list[int] = Field(default_factory=list)
+    alpha_share: float = 1.0
+    stop_reason: str = ""
 
 
 class RunFailure(Frozen):
@@ -319,6 +332,9 @@ class Comparison(Frozen):
     # Set when the only stored baseline belongs to another testbed: "measured on X; this is Y". The run
     # then shows both sets of figures without verdicts (perfci/testbed.py).
     not_comparable: str | None = None
+    # Tests in the PR's one family (all scenarios, metrics and error kinds that could reject): `alpha` is
+    # the chance that any of them falsely reports a regression.
+    judged_tests: int = 0
     run_url: str | None = None
     report_url: str | None = None
     failure: RunFailure | None = None  # set when the run could not measure: no scenario is judged

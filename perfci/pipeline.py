@@ -18,7 +18,7 @@ from typing import Literal
 
 import pandas as pd
 
-from perfci import analyse, baselines, gitrefs, side_by_side, testbed
+from perfci import analyse, baselines, gitrefs, side_by_side, stats, testbed
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
@@ -90,6 +90,8 @@ class Measured:
     histograms: dict[str, dict[Arm, dict[str, Histogram]]]
     targets: dict[Arm, Target]
     environment: Environment
+    # A/B only: per scenario, why its sequential run stopped where it did (docs/statistics.md, "Sequential").
+    stops: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,8 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
         total = len(config.scenarios) * config.profile.trials * len(arms)
         done = 0
         pairs = config.profile.trials
+        looks = planned_looks(config) if len(arms) == 2 else []
+        stops: dict[str, str] = {}
         for scenario in config.scenarios:
             trials[scenario] = {arm: [] for arm in arms}
             samples: dict[Arm, list[pd.DataFrame]] = {arm: [] for arm in arms}
@@ -232,17 +236,46 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
                     for arm, (info, window) in measured_pair.items():
                         trials[scenario][arm].append(info)
                         samples[arm].append(window)
-                    continue
-                for arm in order:
-                    done += 1
-                    say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{pairs}")
-                    target = services.for_trial(arm)
-                    info, window = _one_trial(config, options, scenario, arm, index, target, run_dir)
-                    trials[scenario][arm].append(info)
-                    samples[arm].append(window)
+                else:
+                    for arm in order:
+                        done += 1
+                        say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{pairs}")
+                        target = services.for_trial(arm)
+                        info, window = _one_trial(config, options, scenario, arm, index, target, run_dir)
+                        trials[scenario][arm].append(info)
+                        samples[arm].append(window)
+                if index + 1 in looks:
+                    reason = look(config, scenario, trials[scenario], looks)
+                    if reason is not None:
+                        stops[scenario] = reason
+                        say(f"perfci: {scenario}: stopping: {reason}")
+                        break
             histograms[scenario] = {arm: _histograms(samples[arm]) for arm in arms}
         targets = dict(services.targets)
-    return Measured(trials, histograms, targets, environment)
+    return Measured(trials, histograms, targets, environment, stops)
+
+
+def planned_looks(config: Config) -> list[int]:
+    """The sequential plan of an A/B run: look at 8, 12, 16, ... pairs up to the profile's trials."""
+    return stats.planned_looks(config.profile.trials)
+
+
+def look(config: Config, scenario: str, trials: Mapping[Arm, Sequence[TrialInfo]], looks: Sequence[int]) -> str | None:
+    """At a planned look: why the scenario may stop now, or None to go on (at the last look, why it ends)."""
+    pairs = len(trials["candidate"])
+    evidence = analyse.gather_scenario(
+        scenario,
+        [t.endpoints for t in trials["base"]],
+        [t.endpoints for t in trials["candidate"]],
+        mode="ab",
+        settings=config.statistics,
+        slos=(),
+        looks=looks,
+    )
+    reason = analyse.decide_look(evidence, config.statistics, other_scenarios=len(config.scenarios) - 1)
+    if reason is None and pairs >= looks[-1]:
+        return f"the budget of {pairs} pairs was reached with some tests undecided"
+    return reason
 
 
 def pair_orders(arms: Sequence[Arm], pairs: int, rng: random.Random) -> list[list[Arm]]:
@@ -385,7 +418,8 @@ def compare(
     say: Say,
 ) -> Comparison:
     """A/B when both arms ran here; else against the stored baseline; else absolute figures and SLOs."""
-    scenarios: list[ScenarioComparison] = []
+    evidence: list[analyse.ScenarioEvidence] = []
+    unjudged: dict[str, ScenarioComparison] = {}  # another testbed's figures beside this run's: no verdicts
     base_info: ArmInfo | None = None
     not_comparable: str | None = None
     modes: set[str] = set()
@@ -394,7 +428,7 @@ def compare(
         flags = [f"{t.arm} trial {t.index + 1}: {flag}" for trials in arms.values() for t in trials for flag in t.flags]
         hist = measured.histograms[scenario]
         if options.ab_ref:
-            result = analyse.compare_scenario(
+            result = analyse.gather_scenario(
                 scenario,
                 [t.endpoints for t in arms["base"]],
                 candidate,
@@ -405,6 +439,8 @@ def compare(
                 candidate_histograms=hist["candidate"],
                 flags=flags,
                 schedule="concurrent" if runs_concurrently(config, scenario) else "interleaved",
+                looks=planned_looks(config),
+                stop_reason=measured.stops.get(scenario, ""),
             )
             base_info = ArmInfo(
                 label=options.base_label or f"{options.ab_ref}@{(base_commit or '')[:7]}",
@@ -418,7 +454,7 @@ def compare(
                 # Only another testbed's record: figures side by side, never verdicts.
                 not_comparable = testbed.not_comparable_reason(elsewhere.environment, measured.environment)
                 base_info = side_by_side.stored_arm(elsewhere)
-                result = side_by_side.not_comparable_scenario(
+                shown = side_by_side.not_comparable_scenario(
                     scenario,
                     elsewhere,
                     candidate,
@@ -428,9 +464,9 @@ def compare(
                     candidate_histograms=hist["candidate"],
                     flags=flags,
                 )
-                say(f"perfci: {result.notes[0]}")
-                modes.add(result.mode)
-                scenarios.append(result)
+                say(f"perfci: {shown.notes[0]}")
+                modes.add(shown.mode)
+                unjudged[scenario] = shown
                 continue
             if stored is None:
                 say(f"perfci: {baselines.missing_note(scenario)}")
@@ -441,7 +477,7 @@ def compare(
                     created_at=stored.created_at,
                     environment=stored.environment,
                 )
-            result = analyse.compare_scenario(
+            result = analyse.gather_scenario(
                 scenario,
                 list(_baseline_trials(stored)) if stored else None,
                 candidate,
@@ -455,8 +491,12 @@ def compare(
                 ),
                 flags=flags,
             )
-        modes.add(result.mode)
-        scenarios.append(result)
+        modes.add(result.arms.mode)
+        evidence.append(result)
+    # One family over every scenario's tests: the PR's false-fail budget is alpha, not alpha per scenario.
+    judgement = analyse.judge(evidence, config.statistics)
+    judged = {s.scenario: s for s in judgement.scenarios}
+    scenarios = [unjudged.get(name) or judged[name] for name in measured.trials]
     # A run mixes modes only when some scenarios lack a baseline; the comparison names the strongest one.
     mode: Literal["ab", "baseline", "none"] = "ab" if "ab" in modes else "baseline" if "baseline" in modes else "none"
     return Comparison(
@@ -473,6 +513,7 @@ def compare(
         power=config.statistics.power,
         scenarios=scenarios,
         not_comparable=not_comparable if mode == "none" else None,
+        judged_tests=judgement.judged_tests,
     )
 
 

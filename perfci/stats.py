@@ -13,6 +13,7 @@ Degenerate inputs are never turned into a result silently: fewer than two values
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -264,3 +265,99 @@ def more_trials_to_decide(
             return None
         low += 1
     return max(low - result.n_candidate, 1)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The decision rule: one-sided tests against the minimum effect, their power, and alpha spent over looks.
+# --------------------------------------------------------------------------------------------------------
+
+
+def beyond_margin_p_values(result: TestResult, margin: float) -> tuple[float, float]:
+    """One-sided p-values of H0: difference <= +margin (an increase) and H0: difference >= -margin (a decrease).
+
+    Rejecting the first at level a is the same as the lower bound of the one-sided (1 - a) interval lying
+    above +margin: significance and the minimum effect are one rule. With zero standard error the answer is
+    exact (0 when the difference clears the margin, 1 when it does not).
+    """
+    if margin < 0:
+        raise ValueError(f"a margin cannot be negative: {margin}")
+    if result.se == 0.0:
+        return (0.0 if result.estimate > margin else 1.0), (0.0 if result.estimate < -margin else 1.0)
+    up = float(special.stdtr(result.df, -(result.estimate - margin) / result.se))
+    down = float(special.stdtr(result.df, (result.estimate + margin) / result.se))
+    return up, down
+
+
+@functools.lru_cache(maxsize=4096)
+def one_sided_shift(df: float, alpha: float, power: float) -> float:
+    """The noncentrality at which a one-sided t-test at `alpha` with `df` degrees of freedom rejects with `power`."""
+    if df <= 0:
+        raise InsufficientDataError("no degrees of freedom: at least 2 values per arm are needed")
+    critical = _t_quantile(df, 1 - alpha)
+
+    def shortfall(noncentrality: float) -> float:
+        return 1 - float(special.nctdtr(df, noncentrality, critical)) - power
+
+    high = _t_quantile(df, 1 - alpha) + _t_quantile(df, power) + 1.0
+    while shortfall(high) < 0:
+        high *= 1.5
+    return float(optimize.brentq(shortfall, -critical - 10, high, xtol=1e-9))
+
+
+def rule_detectable(se: float, df: float, margin: float, *, alpha: float, power: float) -> float:
+    """The smallest true difference the rule "one-sided test beyond `margin` at `alpha`" finds with `power`.
+
+    That rule rejects when (estimate - margin) / se exceeds the t critical value, so its power at a true
+    difference D is that of a one-sided t-test at D - margin: the MDE is margin + shift * se, never below the
+    margin itself (at exactly the margin the rule fires with probability alpha).
+    """
+    return margin + one_sided_shift(df, alpha, power) * se
+
+
+def obrien_fleming_shares(looks: Sequence[int], alpha: float = 0.01) -> list[float]:
+    """Share of the family's alpha spent at each planned look (pairs at each look, increasing), summing to 1.
+
+    Lan-DeMets' O'Brien-Fleming-like spending function, alpha(t) = 2 - 2 Phi(z_{1-a/2} / sqrt(t)) at
+    information fraction t = pairs / last look, taken for the family's alpha a and turned into shares of
+    the increments. Each look then tests at its increment alone (a Bonferroni split over looks), so the
+    chance of any false alarm at any look is at most the sum of the increments, whatever the correlation
+    between looks: little is spent early, most is kept for the last look.
+    """
+    if not looks or any(b <= a for a, b in itertools.pairwise(looks)) or looks[0] < 1:
+        raise ValueError(f"looks must be increasing positive pair counts: {list(looks)}")
+    z = float(special.ndtri(1 - alpha / 2))
+    spent = [2 - 2 * float(special.ndtr(z / math.sqrt(n / looks[-1]))) for n in looks]
+    increments = [spent[0]] + [b - a for a, b in itertools.pairwise(spent)]
+    return [i / spent[-1] for i in increments]
+
+
+def planned_looks(budget: int, first: int = 8, step: int = 4) -> list[int]:
+    """Pairs at each planned look: 8, 12, 16, ... up to three quarters of the budget, then the budget.
+
+    Looks split alpha (`obrien_fleming_shares`), and a look just before the end would take most of what
+    the last look keeps (at 44 of 46 pairs the last look would be left 16 % of alpha); ending the early
+    looks at three quarters leaves the last one about 70-80 %.
+    """
+    if budget < 1:
+        raise ValueError(f"a budget of {budget} pairs")
+    looks = [n for n in range(first, math.floor(0.75 * budget) + 1, step) if n < budget]
+    return [*looks, budget]
+
+
+def quantile_log_sd(p: float, requests: float, log_slope: float) -> float:
+    """Sampling sd of the log of a p-quantile estimated from `requests` values (order-statistic approximation).
+
+    The sample quantile's rank spreads like a binomial count, sqrt(n p (1 - p)); on the log-latency scale
+    that becomes sqrt(p (1 - p) / n) times d log Q / dp, the log quantile function's slope at p.
+    """
+    if requests <= 0:
+        return math.inf
+    return math.sqrt(p * (1 - p) / requests) * log_slope
+
+
+def sign_test_p(candidate_only: int, base_only: int) -> float:
+    """Exact one-sided p of more candidate-only than base-only pairs (McNemar's exact test, binomial 1/2)."""
+    discordant = candidate_only + base_only
+    if discordant == 0:
+        return 1.0
+    return float(special.bdtrc(candidate_only - 1, discordant, 0.5)) if candidate_only > 0 else 1.0

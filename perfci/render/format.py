@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from perfci.model import Arm, EndpointComparison, MetricComparison, ResourcePeak, Verdict
+from perfci.model import (
+    Arm,
+    Comparison,
+    EndpointComparison,
+    MetricComparison,
+    NoiseFloor,
+    ResourcePeak,
+    ScenarioComparison,
+    Verdict,
+)
 
 # Shown where a figure does not exist (no base arm, no SLO); a dash reads as "nothing here" in a table.
 NONE = "\N{EN DASH}"
@@ -104,3 +113,37 @@ def resource_rows(resources: Mapping[Arm, Sequence[ResourcePeak]]) -> list[tuple
 
 def short_sha(commit: str | None) -> str:
     return commit[:7] if commit else "unknown"
+
+
+def budget_line(comparison: Comparison) -> str | None:
+    """The verdict's error budget in one sentence; None when nothing was compared."""
+    if comparison.mode == "none" or not comparison.judged_tests:
+        return None
+    rate = f"{comparison.alpha * 100:g} %"
+    tests = f"{comparison.judged_tests} judged test{'s' if comparison.judged_tests != 1 else ''}"
+    return (
+        f"Per-PR false-fail rate held to {rate} across {tests} (every scenario, metric and error kind; one-sided "
+        "tests beyond the minimum effect, Holm). SLOs are a separate, absolute gate."
+    )
+
+
+def sequential_line(scenario: ScenarioComparison) -> str | None:
+    """How many pairs a sequential run measured of its plan, and why it stopped there."""
+    if scenario.mode != "ab" or len(scenario.looks) < 2:
+        return None
+    looks = ", ".join(str(n) for n in scenario.looks)
+    reason = scenario.stop_reason or "the plan's last look"
+    return f"{scenario.candidate_trials} of up to {scenario.looks[-1]} pairs (looks at {looks}): {reason}."
+
+
+def mde_cell(noise: NoiseFloor, metric: str) -> str:
+    """The rule's MDE of a metric, or why it is not judged."""
+    if metric in noise.not_judged:
+        return f"not judged: {noise.not_judged[metric]} requests a trial"
+    return percent(noise.mde[metric], signed=False) if metric in noise.mde else NONE
+
+
+def fresh_run_hint(pairs: int, more: int) -> str:
+    """The size of a fresh run that would likely decide: a plan for the next run, never an extension of this one
+    (looking again after extending would spend alpha the plan did not budget)."""
+    return f"a fresh run of about {pairs + more} pairs would likely decide"

@@ -86,6 +86,7 @@ class _ScenarioView:
     database: _Table | None
     errors: _Table | None
     environment_differences: tuple[str, ...]
+    sequential: str | None = None
     hidden: dict[str, int] = field(default_factory=dict)
 
 
@@ -190,7 +191,7 @@ def _slo_text(result: SloResult) -> str:
     return f"{result.metric} {fmt.ms(result.observed)} &gt; {fmt.ms(result.limit)}"
 
 
-def _change_cell(endpoint: EndpointComparison) -> str:
+def _change_cell(endpoint: EndpointComparison, pairs: int) -> str:
     metric = fmt.deciding_metric(endpoint)
     if endpoint.new_error_kinds and (metric is None or metric.verdict != endpoint.verdict):
         metric = None  # the new errors alone explain the verdict
@@ -198,20 +199,20 @@ def _change_cell(endpoint: EndpointComparison) -> str:
     else:
         text = fmt.change_with_ci(metric) if metric else fmt.NONE
     if metric is not None and endpoint.verdict == "inconclusive" and metric.more_trials_needed:
-        text += f", about {metric.more_trials_needed} more trials per arm would decide"
+        text += ", " + fmt.fresh_run_hint(pairs, metric.more_trials_needed)
     if endpoint.new_error_kinds:
         kinds = ", ".join(markdown_text(k, 60) for k in endpoint.new_error_kinds[:3])
         text += ("; " if text else "") + f"new errors: {kinds}"
     return text
 
 
-def _compare_row(endpoint: EndpointComparison, slos: Sequence[SloResult]) -> tuple[str, ...]:
+def _compare_row(endpoint: EndpointComparison, slos: Sequence[SloResult], pairs: int) -> tuple[str, ...]:
     base, cand = endpoint.base_stats, endpoint.candidate_stats
     return (
         markdown_text(endpoint.endpoint),
         f"{fmt.ms(base.p50 if base else None)} → {fmt.ms(cand.p50)}",
         f"{fmt.ms(base.p95 if base else None)} → {fmt.ms(cand.p95)}",
-        _change_cell(endpoint),
+        _change_cell(endpoint, pairs),
         fmt.VERDICT_LABEL[endpoint.verdict],
         _slo_cell(slos),
     )
@@ -280,8 +281,11 @@ def _scenario_view(scenario: ScenarioComparison, layout: _Layout) -> _ScenarioVi
     if compare:
         shown = [e for e in endpoints if e.verdict != "no_change" or e.endpoint in breached]
         quiet = [e for e in endpoints if e.verdict == "no_change" and e.endpoint not in breached]
-        main = _table(COMPARE_HEADER, [_compare_row(e, slos.get(e.endpoint, [])) for e in shown], layout.max_rows)
-        folded_rows = [_compare_row(e, slos.get(e.endpoint, [])) for e in quiet]
+        pairs = scenario.candidate_trials
+        main = _table(
+            COMPARE_HEADER, [_compare_row(e, slos.get(e.endpoint, []), pairs) for e in shown], layout.max_rows
+        )
+        folded_rows = [_compare_row(e, slos.get(e.endpoint, []), pairs) for e in quiet]
         folded = _table(COMPARE_HEADER, folded_rows, layout.max_rows) if "unchanged" in layout.sections else None
         folded_count = len(quiet)
     elif any(e.base_stats for e in endpoints):  # another testbed's baseline: shown, not judged
@@ -305,6 +309,7 @@ def _scenario_view(scenario: ScenarioComparison, layout: _Layout) -> _ScenarioVi
         database=_database_table(scenario.database) if "resources" in layout.sections else None,
         errors=_errors_table(endpoints, layout.max_rows) if "errors" in layout.sections else None,
         environment_differences=tuple(markdown_text(d, 200) for d in scenario.environment_differences),
+        sequential=fmt.sequential_line(scenario),
     )
 
 
@@ -332,7 +337,7 @@ def _noise_table(endpoints: Sequence[EndpointComparison], max_rows: int | None) 
         (
             markdown_text(e.endpoint),
             *(fmt.percent(e.noise.cv[m], signed=False) if m in e.noise.cv else fmt.NONE for m in ("p50", "p95")),
-            *(fmt.percent(e.noise.mde[m], signed=False) if m in e.noise.mde else fmt.NONE for m in ("p50", "p95")),
+            *(fmt.mde_cell(e.noise, m) for m in ("p50", "p95")),
         )
         for e in endpoints
     ]
@@ -461,7 +466,9 @@ def _render(comparison: Comparison, marker: str, layout: _Layout, cut: Sequence[
         reproduce=_reproduce(comparison),
         links=_links(comparison),
         alpha=comparison.alpha,
+        power=f"{comparison.power * 100:.0f} %",
         adjustment=adjustment_phrase(comparison),
+        budget=fmt.budget_line(comparison),
         confidence=f"{(1 - comparison.alpha) * 100:.0f} %",
         mode=comparison.mode,
         cut=", ".join(cut),
@@ -471,6 +478,8 @@ def _render(comparison: Comparison, marker: str, layout: _Layout, cut: Sequence[
 def adjustment_phrase(comparison: Comparison) -> str:
     """How the p-values were adjusted for the number of tests, named for a reader: 'Holm-adjusted p'."""
     methods = {s.adjustment for s in comparison.scenarios if s.mode != "none"}
+    if comparison.judged_tests:
+        return f"Holm-adjusted p over the PR's {comparison.judged_tests} judged tests"
     if methods == {"max-t"}:
         return "p adjusted for the number of tests (max-T over swapped pairs)"
     if methods == {"holm"} or not methods:

@@ -142,6 +142,9 @@ def render_terminal(comparison: Comparison, *, width: int = 140, color: bool = F
         console.print(
             Text(f"{kind} against {one_line(comparison.base.label, 80)}; PR {one_line(comparison.candidate.label, 80)}")
         )
+    budget = fmt.budget_line(comparison)
+    if budget:
+        console.print(Text(budget))
     for scenario in comparison.scenarios:
         slos: dict[str, list[SloResult]] = {}
         for result in scenario.slos:
@@ -154,6 +157,9 @@ def render_terminal(comparison: Comparison, *, width: int = 140, color: bool = F
         else:
             table = _absolute_table(scenario, slos)
         console.print(table)
+        sequential = fmt.sequential_line(scenario)
+        if sequential:
+            console.print(Text(sequential))
         resources = _resources_table(scenario)
         if resources is not None:
             console.print(resources)

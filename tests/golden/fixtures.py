@@ -97,7 +97,7 @@ def endpoint(
         ]
         if with_base
         else [],
-        noise=NoiseFloor(cv={"p50": 0.021, "p95": 0.043}, mde={"p50": 0.038, "p95": 0.081}),
+        noise=NoiseFloor(cv={"p50": 0.021, "p95": 0.043}, mde={"p50": 0.064, "p95": 0.127}),
         base_errors=base_errors or {},
         candidate_errors=cand_errors,
         new_error_kinds=new_kinds or [],
@@ -113,9 +113,10 @@ def _comparison(mode: str, scenarios: list[ScenarioComparison], base: ArmInfo | 
         base=base,
         candidate=CANDIDATE,
         profile="pr",
-        alpha=0.05,
+        alpha=0.01,
         power=0.8,
         scenarios=scenarios,
+        judged_tests=0 if mode == "none" else 2 * sum(len(s.endpoints) for s in scenarios) + 1,
         run_url="https://github.com/acme/users/actions/runs/123456789",
         report_url="https://github.com/acme/users/actions/runs/123456789/artifacts/987654",
     )
@@ -152,13 +153,16 @@ def regression() -> Comparison:
     scenario = ScenarioComparison(
         scenario="journeys",
         mode="ab",
-        base_trials=4,
-        candidate_trials=4,
+        base_trials=12,
+        candidate_trials=12,
         endpoints=[
             endpoint("GET /users", 8.1, 21.0, 0.01, "no_change"),
             endpoint("POST /auth/login", 41.0, 88.0, 0.31, "regression", half_width=0.06),
             endpoint("GET /users/me", 3.2, 7.9, -0.02, "no_change"),
             endpoint("GET /users/{id}", 2.9, 6.1, -0.18, "improvement"),
+            endpoint("POST /auth/logout", 4.0, 9.0, 0.02, "no_change").model_copy(
+                update={"noise": NoiseFloor(cv={"p50": 0.05, "p95": 0.2}, mde={"p50": 0.112}, not_judged={"p95": 20})}
+            ),
             endpoint(
                 "PATCH /users/{id}",
                 5.0,
@@ -175,6 +179,9 @@ def regression() -> Comparison:
         ],
         resources=_resources(),
         database=_database(),
+        looks=[8, 12, 16],
+        alpha_share=0.267,
+        stop_reason="every judged test decided after 12 pairs",
     )
     return _comparison("ab", [scenario])
 

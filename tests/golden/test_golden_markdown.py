@@ -51,7 +51,7 @@ def test_regressions_come_before_other_rows() -> None:
     text = render_comment(FIXTURES["regression"]())
     assert text.index("🔴 regression") < text.index("🟢 improvement") < text.index("⚪ no change")
     # Unchanged endpoints are folded away.
-    details = text.index("<summary>2 unchanged endpoints</summary>")
+    details = text.index("<summary>3 unchanged endpoints</summary>")
     assert text.index("| GET /users/me |") > details
 
 

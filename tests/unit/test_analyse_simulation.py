@@ -88,7 +88,7 @@ def simulate(
     return Rates(alarms / seeds, found / seeds, others / seeds, improved / seeds)
 
 
-@pytest.mark.parametrize("alpha", [0.05, 0.01])  # the library's default and this project's setting
+@pytest.mark.parametrize("alpha", [0.05, 0.01])  # a lenient setting and the default
 @pytest.mark.parametrize("mode", ["ab", "baseline"])
 def test_with_no_change_false_alarms_stay_at_or_below_alpha(mode: str, alpha: float) -> None:
     settings = SETTINGS.model_copy(update={"alpha": alpha})
@@ -96,16 +96,17 @@ def test_with_no_change_false_alarms_stay_at_or_below_alpha(mode: str, alpha: fl
     assert rates.any_alarm <= alpha
 
 
-def test_a_shift_twice_the_minimum_effect_is_found_with_8_pairs_at_realistic_noise() -> None:
-    # 4 pairs find it in only about 30 % at this noise; 8 pairs (the pr and full profiles) suffice.
-    rates = simulate(250, 8, "ab", change=2 * SETTINGS.min_effect["p50"], first_seed=10_000)
+def test_a_shift_four_times_the_minimum_effect_is_found_with_8_pairs_at_realistic_noise() -> None:
+    # The rule needs the one-sided bound beyond +5 % at alpha 1 % over the family: at this noise 8 pairs
+    # find +15 % in about 88 % and +20 % always; 16 pairs find +10 % in about 84 %.
+    rates = simulate(250, 8, "ab", change=4 * SETTINGS.min_effect["p50"], first_seed=10_000)
     assert rates.target_found >= 0.95
     assert rates.others_alarm <= SETTINGS.alpha
 
 
-def test_4_pairs_find_a_shift_twice_the_minimum_effect_on_a_quiet_machine() -> None:
+def test_4_pairs_find_a_shift_three_times_the_minimum_effect_on_a_quiet_machine() -> None:
     # A quarter of the realistic noise (a p50 CV of about 1 %): what 4 pairs need for 95 % detection.
-    rates = simulate(250, 4, "ab", change=2 * SETTINGS.min_effect["p50"], scale=0.25, first_seed=20_000)
+    rates = simulate(250, 4, "ab", change=3 * SETTINGS.min_effect["p50"], scale=0.25, first_seed=20_000)
     assert rates.target_found >= 0.95
     assert rates.others_alarm <= SETTINGS.alpha
 

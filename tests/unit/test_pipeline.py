@@ -354,3 +354,47 @@ def test_a_slo_that_matched_nothing_in_the_whole_suite_is_a_config_error(
         assert "GET /user/me" in found.message
         assert str(path) in found.message
         assert "[[tool.perfci.slo]]" in found.hint
+
+
+def _pairs(count: int, me_p50: float, seed: int) -> dict[Arm, list[TrialInfo]]:
+    base = [*_trials("base", seed, 2.0), *_trials("base", seed + 1, 2.0)][:count]
+    candidate = [*_trials("candidate", seed + 2, me_p50), *_trials("candidate", seed + 3, me_p50)][:count]
+    return {"base": base, "candidate": candidate}
+
+
+def test_the_sequential_plan_looks_at_8_12_16_pairs_up_to_the_profile_budget(config: Config) -> None:
+    sixteen = config.model_copy(update={"profile": config.profile.model_copy(update={"trials": 16})})
+    assert pipeline.planned_looks(sixteen) == [8, 12, 16]
+    assert pipeline.planned_looks(config) == [5]  # a budget below the first look: one look
+
+
+def test_a_look_stops_a_decided_scenario_and_names_the_budget_when_undecided(config: Config) -> None:
+    looks = [8, 10]
+    decided = pipeline.look(config, "journeys", _pairs(8, 2.0, 1), looks)
+    assert decided == "every judged test decided after 8 pairs"
+    noisy = _pairs(8, 2.0, 1)
+    noisy["candidate"] = [
+        t.model_copy(update={"endpoints": {k: v.model_copy(update={"p50": v.p50 * (1.3 if t.index % 2 else 0.75)})
+                                           for k, v in t.endpoints.items()}})
+        for t in noisy["candidate"]
+    ]  # fmt: skip
+    assert pipeline.look(config, "journeys", noisy, looks) is None  # p50 undecided: measure more pairs
+    noisy_ten = {arm: [*trials, *trials[:2]] for arm, trials in noisy.items()}
+    assert pipeline.look(config, "journeys", noisy_ten, looks) == (
+        "the budget of 10 pairs was reached with some tests undecided"
+    )
+
+
+def test_the_comparison_records_the_plan_and_why_each_scenario_stopped(config: Config) -> None:
+    sixteen = config.model_copy(update={"profile": config.profile.model_copy(update={"trials": 16})})
+    measured = _measured(_pairs(8, 2.0, 1))
+    measured = pipeline.Measured(
+        measured.trials, measured.histograms, {}, ENV, stops={"journeys": "every judged test decided after 8 pairs"}
+    )
+    comparison = pipeline.compare(sixteen, pipeline.RunOptions(ab_ref="main"), measured, None, None, _silent)
+    (scenario,) = comparison.scenarios
+    assert scenario.looks == [8, 12, 16]
+    assert scenario.stop_reason == "every judged test decided after 8 pairs"
+    assert scenario.alpha_share == pytest.approx(0.027, abs=0.001)  # the first look spends little
+    # p50 of both endpoints; their p95 (300 requests, p99 twice p90) is too wide to judge within +10 %.
+    assert comparison.judged_tests == 2

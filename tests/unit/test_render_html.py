@@ -53,8 +53,8 @@ def test_cdf_points_reach_one() -> None:
 
 def test_report_is_self_contained_with_charts() -> None:
     html = render_html(regression(), _charts_data())
-    # 5 endpoint CDFs + the trial timeline + the resource chart.
-    assert html.count("<svg") == 7
+    # 6 endpoint CDFs + the trial timeline + the resource chart.
+    assert html.count("<svg") == 8
     assert not re.search(r"<script|<link|<iframe|\bsrc=|@import", html, flags=re.IGNORECASE)
     assert "http://" not in html.replace("http://www.w3.org/", "")
     assert "https://" not in html

@@ -65,13 +65,22 @@ def test_fingerprint_follows_verdicts_not_figures() -> None:
     assert fingerprint(other) != fingerprint(base)
 
 
-def test_the_comment_names_a_concurrent_schedule_and_max_t_adjustment() -> None:
-    comparison = regression()
+def test_the_comment_names_a_concurrent_schedule_and_max_t_adjustment_of_older_comparisons() -> None:
+    comparison = regression().model_copy(update={"judged_tests": 0})  # written before the per-PR family
     scenarios = [s.model_copy(update={"schedule": "concurrent", "adjustment": "max-t"}) for s in comparison.scenarios]
     text = render_comment(comparison.model_copy(update={"scenarios": scenarios}))
     assert "concurrent pair" in text
     assert "interleaved pair" not in text
     assert "max-T over swapped pairs" in text
     assert "Holm" not in text
+    assert "Per-PR false-fail rate" not in text  # no family size recorded: no claim about it
     assert "interleaved pair" in render_comment(comparison)  # the fixture's default: interleaved, Holm
     assert "Holm-adjusted p" in render_comment(comparison)
+
+
+def test_the_verdict_names_its_per_pr_false_fail_rate_and_the_run_its_stop() -> None:
+    text = render_comment(regression())
+    assert "Per-PR false-fail rate held to 1 % across 13 judged tests" in text
+    assert "SLOs are a separate, absolute gate" in text
+    assert "12 of up to 16 pairs (looks at 8, 12, 16): every judged test decided after 12 pairs." in text
+    assert "| not judged: 20 requests a trial |" in text

@@ -1,0 +1,177 @@
+"""Merge shard run directories (one scenario each, run on separate machines) into one run judged as one PR.
+
+A CI matrix runs `perfci run --scenario X` per scenario; each job's run directory is a shard. Merging checks
+that the shards measured the same code with the same configuration, copies their scenario folders into one
+run directory, and judges every scenario's per-trial statistics again under the PR's one family, so the
+per-PR false-fail budget holds across shards (each shard alone only knew its own tests).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from perfci import analyse
+from perfci.errors import DataError
+from perfci.model import Comparison, RunInfo, ScenarioComparison, SloSpec, StatsSettings
+from perfci.results import (
+    COMPARISON_FILE,
+    RUN_FILE,
+    read_comparison,
+    read_run_info,
+    read_trial_info,
+    trial_dirs,
+    write_model,
+)
+
+# Configuration keys that may differ between shards: which scenario each ran, and where its files went.
+_PER_SHARD_KEYS = frozenset({"scenarios", "project_root", "config_file", "runs_dir", "baselines_dir"})
+_HINT_SAME_RUN = (
+    "merge the shards of one workflow run: every shard must run the same base and candidate commits with "
+    "the same configuration and profile, one scenario each"
+)
+
+
+def merge_shards(shards: Sequence[Path], output: Path, command: Sequence[str] = ()) -> Comparison:
+    """Check the shards, copy their scenarios into `output`, judge them as one PR and write comparison.json."""
+    if not shards:
+        raise DataError("no shard directories to merge", "pass the run directory of each shard")
+    infos = [read_run_info(shard) for shard in shards]
+    comparisons = [read_comparison(shard) for shard in shards]
+    _check_same_run(shards, infos, comparisons)
+    owners = _scenario_owners(shards, comparisons)
+    if output.exists() and any(output.iterdir()):
+        raise DataError(f"{output} exists and is not empty", "name a new folder with --output")
+    config = infos[0].config
+    settings = StatsSettings.model_validate(config.get("statistics", {}))
+    slos = [SloSpec.model_validate(s) for s in config.get("slos", [])]
+    stored = [s for c in comparisons for s in c.scenarios]
+    evidence = [_evidence(owners[scenario.scenario], scenario, settings, slos) for scenario in stored]
+    output.mkdir(parents=True, exist_ok=True)
+    for scenario_name, shard in owners.items():
+        shutil.copytree(shard / scenario_name, output / scenario_name)
+    judgement = analyse.judge(evidence, settings)
+    scenarios = [
+        judged.model_copy(update={"resources": shard.resources, "database": shard.database})
+        for judged, shard in zip(judgement.scenarios, stored, strict=True)
+    ]
+    modes = {s.mode for s in scenarios}
+    mode: Literal["ab", "baseline", "none"] = "ab" if "ab" in modes else "none"
+    first = comparisons[0]
+    merged = Comparison(
+        created_at=datetime.now(UTC),
+        mode=mode,
+        base=first.base,
+        candidate=first.candidate,
+        profile=first.profile,
+        alpha=settings.alpha,
+        power=settings.power,
+        scenarios=scenarios,
+        judged_tests=judgement.judged_tests,
+    )
+    write_model(
+        output / RUN_FILE,
+        infos[0].model_copy(
+            update={
+                "label": "merge",
+                "created_at": merged.created_at,
+                "command": list(command),
+                "config": {**config, "scenarios": [s.scenario for s in scenarios]},
+            }
+        ),
+    )
+    write_model(output / COMPARISON_FILE, merged)
+    return merged
+
+
+def _check_same_run(shards: Sequence[Path], infos: Sequence[RunInfo], comparisons: Sequence[Comparison]) -> None:
+    """Refuse shards of different commits, configurations or profiles: their verdicts cannot share a family."""
+    first, first_info = shards[0], infos[0]
+    for shard, info, comparison in zip(shards[1:], infos[1:], comparisons[1:], strict=True):
+        for what, mine, theirs in (
+            ("candidate commit", first_info.candidate_commit, info.candidate_commit),
+            ("base commit", first_info.base_commit, info.base_commit),
+            ("comparison mode", comparisons[0].mode, comparison.mode),
+            ("profile", comparisons[0].profile, comparison.profile),
+        ):
+            if mine != theirs:
+                raise DataError(
+                    f"shards of different runs: {what} {mine} in {first} but {theirs} in {shard}", _HINT_SAME_RUN
+                )
+        differing = _config_difference(first_info.config, info.config)
+        if differing:
+            raise DataError(
+                f"shards of different configurations: {differing} differs between {first} and {shard}", _HINT_SAME_RUN
+            )
+    for shard, comparison in zip(shards, comparisons, strict=True):
+        stored = [s.scenario for s in comparison.scenarios if s.mode == "baseline"]
+        if stored:
+            raise DataError(
+                f"{shard} compared {', '.join(stored)} against a stored baseline, whose trials a run directory "
+                "does not keep",
+                "run the shards as A/B runs (perfci run --ab REF --scenario NAME) to merge them",
+            )
+
+
+def _config_difference(mine: dict[str, Any], theirs: dict[str, Any], prefix: str = "") -> str | None:
+    """The first configuration key (dotted) whose value differs, ignoring what may differ per shard."""
+    for key in sorted(set(mine) | set(theirs)):
+        if not prefix and key in _PER_SHARD_KEYS:
+            continue
+        a, b = mine.get(key), theirs.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = _config_difference(a, b, f"{prefix}{key}.")
+            if inner:
+                return inner
+        elif a != b:
+            return f"{prefix}{key}"
+    return None
+
+
+def _scenario_owners(shards: Sequence[Path], comparisons: Sequence[Comparison]) -> dict[str, Path]:
+    owners: dict[str, Path] = {}
+    for shard, comparison in zip(shards, comparisons, strict=True):
+        for scenario in comparison.scenarios:
+            if scenario.scenario in owners:
+                raise DataError(
+                    f"scenario {scenario.scenario} is in two shards: {owners[scenario.scenario]} and {shard}",
+                    "give each scenario to one shard only (one matrix job per scenario)",
+                )
+            if not (shard / scenario.scenario).is_dir():
+                raise DataError(
+                    f"{shard} has no trials of {scenario.scenario}",
+                    "upload the whole run directory of each shard, trial folders included",
+                )
+            owners[scenario.scenario] = shard
+    return owners
+
+
+def _evidence(
+    run_dir: Path, scenario: ScenarioComparison, settings: StatsSettings, slos: Sequence[SloSpec]
+) -> analyse.ScenarioEvidence:
+    """The scenario's tests again, from the per-trial statistics its shard stored (trial.json per trial)."""
+    candidate = [read_trial_info(d).endpoints for d in trial_dirs(run_dir, scenario.scenario, "candidate")]
+    base = [read_trial_info(d).endpoints for d in trial_dirs(run_dir, scenario.scenario, "base")]
+    if len(candidate) != scenario.candidate_trials or len(base) != scenario.base_trials:
+        raise DataError(
+            f"{scenario.scenario}: the shard's comparison counts {scenario.base_trials} base and "
+            f"{scenario.candidate_trials} candidate trials, its folders hold {len(base)} and {len(candidate)}",
+            "upload the whole run directory of each shard, unchanged",
+        )
+    return analyse.gather_scenario(
+        scenario.scenario,
+        base if scenario.mode == "ab" else None,
+        candidate,
+        mode=scenario.mode,
+        settings=settings,
+        slos=slos,
+        base_histograms={e.endpoint: e.base_histogram for e in scenario.endpoints if e.base_histogram},
+        candidate_histograms={e.endpoint: e.candidate_histogram for e in scenario.endpoints if e.candidate_histogram},
+        flags=scenario.flags,
+        schedule=scenario.schedule,
+        looks=scenario.looks,
+        stop_reason=scenario.stop_reason,
+    )
