@@ -30,6 +30,7 @@ ACTIONS = {
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
     "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
     "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+    "docker/setup-buildx-action": ("37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0"),
 }
 # GitHub's runners run `run:` steps with this shell.
 BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
@@ -147,9 +148,13 @@ def test_zizmor_finds_nothing_offline() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    # Exactly one finding is accepted, with its reason written beside it: the workflow_run trigger.
-    ignores = [line for path in FILES for line in path.read_text().splitlines() if "zizmor: ignore" in line]
-    assert ignores == ["  workflow_run: # zizmor: ignore[dangerous-triggers]"]
+    # Two findings are accepted, each with its reason written beside it: the workflow_run trigger, and the
+    # local action addressed as `./` (actionlint rejects the `$/` form zizmor suggests).
+    ignores = [line.strip() for path in FILES for line in path.read_text().splitlines() if "zizmor: ignore" in line]
+    assert sorted(ignores) == [
+        "uses: ./.github/actions/expose-cache-service # zizmor: ignore[self-repository]",
+        "workflow_run: # zizmor: ignore[dangerous-triggers]",
+    ]
 
 
 def test_zizmor_is_really_checking(tmp_path: Path) -> None:
@@ -270,6 +275,80 @@ def test_perfci_runs_outside_nox_and_uploads_before_failing(job_name: str) -> No
     assert measuring < upload < len(runs) - 1
     assert job["steps"][upload]["if"].startswith("${{ always()") or job["steps"][upload]["if"] == "always()"
     assert not any(re.search(r"nox -s perf\b(?! --install-only)", r) for r in runs), "nox hides exit codes"
+
+
+def test_a_shard_builds_its_images_with_the_actions_cache() -> None:
+    job = load(WORKFLOWS / "perf.yml")["jobs"]["shard"]
+    uses = [s.get("uses", "") for s in job["steps"]]
+    builder = next(i for i, u in enumerate(uses) if u.startswith("docker/setup-buildx-action@"))
+    expose = uses.index("./.github/actions/expose-cache-service")
+    measuring = next(i for i, s in enumerate(job["steps"]) if ".nox/perf/bin/perfci run" in s.get("run", ""))
+    # The cache token reaches the A/B step and what follows it, not the installs before it.
+    assert builder < expose == measuring - 1
+    assert all("nox -s" not in s.get("run", "") for s in job["steps"][expose:])
+    override = job["steps"][measuring]["env"]["PERFCI_COMPOSE_OVERRIDES"]
+    assert override == "compose.gha-cache.yaml"
+    assert "type=gha" in (ROOT / "service" / override).read_text()
+    merge = load(WORKFLOWS / "perf.yml")["jobs"]["merge"]
+    assert not any("expose-cache-service" in s.get("uses", "") for s in merge["steps"]), "the merge builds nothing"
+
+
+EXPOSE_CACHE = ROOT / ".github" / "actions" / "expose-cache-service"
+
+
+def _expose_cache(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], str]:
+    if shutil.which("node") is None:
+        pytest.skip("node is needed to run the local action (apt-get install nodejs)")
+    env_file = tmp_path / "github_env"
+    env_file.write_text("")
+    action = yaml.safe_load((EXPOSE_CACHE / "action.yml").read_text())
+    result = subprocess.run(
+        ["node", str(EXPOSE_CACHE / action["runs"]["main"])],
+        env={"PATH": os.environ["PATH"], "GITHUB_ENV": str(env_file), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return result, env_file.read_text()
+
+
+def test_the_cache_action_exports_only_the_cache_services_variables(tmp_path: Path) -> None:
+    runner = {
+        "ACTIONS_RUNTIME_TOKEN": "runtime-token",
+        "ACTIONS_RESULTS_URL": "https://results.example/",
+        "ACTIONS_CACHE_SERVICE_V2": "True",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "oidc-token",  # never needed for a cache; must stay in the action
+        "ACTIONS_RUNTIME_URL": "https://runtime.example/",
+    }
+    result, exported = _expose_cache(tmp_path, runner)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert exported.splitlines() == [
+        "ACTIONS_RESULTS_URL=https://results.example/",
+        "ACTIONS_RUNTIME_TOKEN=runtime-token",
+        "ACTIONS_CACHE_SERVICE_V2=True",
+    ]
+    assert "runtime-token" not in result.stdout  # the log names the variables, not their values
+
+
+@pytest.mark.parametrize(
+    "runner",
+    [
+        pytest.param({"ACTIONS_RESULTS_URL": "https://results.example/"}, id="no-token"),
+        pytest.param({"ACTIONS_RUNTIME_TOKEN": "runtime-token"}, id="no-url"),
+        pytest.param(
+            {"ACTIONS_RUNTIME_TOKEN": "t\nPERFCI_COMPOSE_OVERRIDES=/tmp/evil.yaml", "ACTIONS_CACHE_URL": "https://c/"},
+            id="line-break",
+        ),
+    ],
+)
+def test_the_cache_action_fails_and_exports_nothing_without_a_usable_service(
+    tmp_path: Path, runner: dict[str, str]
+) -> None:
+    result, exported = _expose_cache(tmp_path, runner)
+    assert result.returncode == 1
+    assert "::error::" in result.stdout
+    assert exported == ""
 
 
 def test_the_scenarios_come_from_the_config_once(tmp_path: Path) -> None:
