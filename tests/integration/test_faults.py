@@ -187,8 +187,14 @@ def test_summary_from_a_subfolder_finds_the_projects_runs(measured: Measured, tm
 # --------------------------------------------------------------------------------------------------------
 
 
+def _measured_baseline(measured: Measured) -> Path:
+    """The baseline `perfci baseline` wrote, in its testbed's folder."""
+    (path,) = measured.baselines.glob("*/journeys.json")
+    return path
+
+
 def _nan_baseline(measured: Measured) -> str:
-    text = (measured.baselines / "journeys.json").read_text(encoding="utf-8")
+    text = _measured_baseline(measured).read_text(encoding="utf-8")
     data = json.loads(text)
     for endpoint in data["endpoints"].values():
         for trial in endpoint["trials"]:
@@ -197,7 +203,7 @@ def _nan_baseline(measured: Measured) -> str:
 
 
 def _no_endpoints(measured: Measured) -> str:
-    data = json.loads((measured.baselines / "journeys.json").read_text(encoding="utf-8"))
+    data = json.loads(_measured_baseline(measured).read_text(encoding="utf-8"))
     return json.dumps(data | {"endpoints": {}})
 
 
@@ -217,7 +223,7 @@ def test_an_unusable_baseline_stops_the_run_before_any_load(
     baselines, runs = tmp_path / "baselines", tmp_path / "runs"
     baselines.mkdir()
     write(baselines / "journeys.json", measured)
-    result = perfci("run", *smoke_args(runs, baselines))
+    result = perfci("run", "--against-baseline", *smoke_args(runs, baselines))
     assert_fails(result, 2, str(baselines / "journeys.json"), needle, "perfci baseline")
     assert not runs.exists()  # refused before a run directory, a boot or any load
 
