@@ -198,6 +198,8 @@ def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutco
         )
         written.append(baselines.write_baseline(home, stored))
         written.append(baselines.append_history(home, baselines.history_line(stored)))
+        for aside in baselines.set_aside_unusable(config.baselines_dir, scenario):
+            say(f"perfci: an unusable baseline was set aside as {aside}")
     return BaselineOutcome(outcome.run_dir, outcome.comparison, written)
 
 

@@ -130,9 +130,13 @@ def copy_run(measured: Measured, tmp_path: Path) -> Path:
 def test_perfci_baseline_replaces_a_corrupt_baseline(measured: Measured) -> None:
     assert "Traceback" not in measured.result.stderr
     assert "replacing an unusable baseline" in measured.result.stderr
-    stored = json.loads((measured.baselines / "journeys.json").read_text(encoding="utf-8"))
+    stored = json.loads(_measured_baseline(measured).read_text(encoding="utf-8"))
     assert stored["scenario"] == "journeys"
     assert stored["endpoints"]
+    # The corrupt file (here in the flat layout of earlier versions) is set aside, so a run's check passes.
+    assert not (measured.baselines / "journeys.json").exists()
+    assert (measured.baselines / "journeys.json.unusable").is_file()
+    assert "set aside as" in measured.result.stderr
 
 
 def test_a_scenario_given_twice_runs_once(measured: Measured) -> None:
