@@ -275,6 +275,22 @@ def stored_baselines(directory: Path, scenario: str) -> list[Baseline]:
     return sorted(found, key=lambda b: b.created_at, reverse=True)
 
 
+def set_aside_unusable(directory: Path, scenario: str) -> list[Path]:
+    """Rename every unusable stored baseline of a scenario (any testbed's, or a flat-layout one) to
+    `<name>.unusable`; the renamed paths. `perfci baseline` does this once it has written a good one: the
+    hint of a corrupt file says to run it, and a run checks every testbed's file before it starts."""
+    moved: list[Path] = []
+    for folder in [directory, *sorted(p.parent for p in directory.glob(f"*/{scenario}.json"))]:
+        path = baseline_path(folder, scenario)
+        try:
+            load_baseline(folder, scenario)
+        except DataError:
+            aside = path.with_name(path.name + ".unusable")
+            path.replace(aside)  # a file, or a folder in its place
+            moved.append(aside)
+    return moved
+
+
 def check_baselines(directory: Path, scenarios: Sequence[str]) -> None:
     """Validate every stored baseline of these scenarios; raises `DataError` on the first bad one."""
     for scenario in scenarios:

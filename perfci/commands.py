@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from perfci.baselines import HISTORY_DIR
 from perfci.config import Config
 from perfci.errors import DataError, ExitCode
 from perfci.failures import read_text_file
@@ -196,6 +195,7 @@ def stress(config: Config, args: argparse.Namespace) -> int:
 
 
 def trends(config: Config, args: argparse.Namespace) -> int:
+    from perfci.baselines import HISTORY_DIR  # imports the statistics (numpy): not for `perfci comment`
     from perfci.errors import DataError
     from perfci.render.trends import trends_text
     from perfci.trends import load_trends

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -17,10 +18,11 @@ class PerfCIError(Exception):
 
     exit_code: ExitCode = ExitCode.INFRASTRUCTURE
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", *, log: Path | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.log = log  # the log that says more, when one is known: kept with a run that ends in this error
 
     def __str__(self) -> str:
         return self.message

@@ -14,7 +14,8 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from perfci.errors import ConfigError, DataError, HostError, PerfCIError
+from perfci.errors import BootError, ConfigError, DataError, HostError, LoadError, PerfCIError
+from perfci.model import FailureKind, RunFailure
 from perfci.redact import redact_text
 
 ERROR_FILE = "error.txt"  # in a run directory: why the run ended without a comparison
@@ -74,6 +75,25 @@ def from_os_error(error: OSError) -> PerfCIError | None:
             "check the path and its permissions; --runs-dir and --baselines-dir must be writable folders",
         )
     return None
+
+
+def run_failure(error: PerfCIError) -> RunFailure:
+    """What a comparison without a verdict says about the infrastructure failure that ended its run.
+
+    The message's first line only: a boot error's log excerpt would make a PR comment of the service's
+    output, which the log named in the failure keeps anyway. Redacted, since the comparison is published.
+    """
+    kind: FailureKind = "service_exited"
+    if isinstance(error, BootError):
+        kind = "boot"
+    elif isinstance(error, LoadError):
+        kind = "load_generator"
+    return RunFailure(
+        kind=kind,
+        message=redact_text(error.message.split("\n", 1)[0]),
+        hint=redact_text(error.hint),
+        log=str(error.log) if error.log is not None else None,
+    )
 
 
 def write_error_marker(error: PerfCIError) -> Path | None:

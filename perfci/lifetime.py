@@ -10,9 +10,18 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+T = TypeVar("T")
+# A thread that lives as long as perfci. The parent-death signal follows the thread that started a child,
+# not the process: a service started in a boot thread (both arms of an A/B boot at once) was SIGKILLed
+# as soon as that thread ended, and its first trial saw "the service exited (exit code -9)".
+_STARTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perfci-starter")
 
 
 def die_with_parent() -> Callable[[], None] | None:
@@ -32,3 +41,11 @@ def die_with_parent() -> Callable[[], None] | None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return arm
+
+
+def start_in_lasting_thread(start: Callable[[], T]) -> T:
+    """`start()` (which starts a child with `die_with_parent`) on a thread that outlives the child: the main
+    thread when called from it, else perfci's starter thread."""
+    if threading.current_thread() is threading.main_thread():
+        return start()
+    return _STARTER.submit(start).result()

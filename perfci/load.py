@@ -269,24 +269,28 @@ class _Ending:
             raise service_unreachable(spec, self.refused_from, target)
         if self.overran:
             raise LoadError(
-                f"{spec.scenario} {spec.arm} trial {spec.index + 1}: Locust ran past its bound and was stopped", kept
+                f"{spec.scenario} {spec.arm} trial {spec.index + 1}: Locust ran past its bound and was stopped",
+                kept,
+                log=log,
             )
         if any(code != 0 for code in self.locust_codes):
             raise LoadError(
                 f"{spec.scenario} {spec.arm} trial {spec.index + 1}: the load generator exited with "
                 f"{self.locust_codes}: " + _last_line(log),
                 kept,
+                log=log,
             )
 
 
 def service_exited(spec: TrialSpec, code: int, target: Target) -> TargetExitedError:
     """The error of a service that died mid-trial: what follows (connection refusals) is not the change's doing."""
-    log = target.log_paths[0] if target.log_paths else "(no log)"
+    log = target.log_paths[0] if target.log_paths else None
     return TargetExitedError(
         f"the service exited during trial {spec.index + 1} of scenario {spec.scenario} ({spec.arm} arm, "
-        f"exit code {code}); log: {log}",
+        f"exit code {code}); log: {log or '(no log)'}",
         "this is an infrastructure failure, not a verdict on the change (exit code -9 is often the kernel's "
         "out-of-memory killer); read the log, then run again",
+        log=log,
     )
 
 
@@ -310,12 +314,14 @@ def refused_tail(samples: pd.DataFrame) -> float | None:
 
 
 def service_unreachable(spec: TrialSpec, since_s: float, target: Target) -> TargetExitedError:
-    log = f"; log: {target.log_paths[0]}" if target.log_paths else ""
+    log = target.log_paths[0] if target.log_paths else None
     return TargetExitedError(
         f"the service stopped accepting connections during trial {spec.index + 1} of scenario {spec.scenario} "
-        f"({spec.arm} arm): every request from {since_s:.1f} s to the end was refused{log}",
+        f"({spec.arm} arm): every request from {since_s:.1f} s to the end was refused"
+        + (f"; log: {log}" if log else ""),
         "this is an infrastructure failure, not a verdict on the change: the service or its host went away; "
         "check that it runs, then run again",
+        log=log,
     )
 
 

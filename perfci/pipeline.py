@@ -18,11 +18,12 @@ from typing import Literal
 
 import pandas as pd
 
-from perfci import analyse, baselines, gitrefs, side_by_side, stats, testbed
+from perfci import analyse, baselines, failures, gitrefs, side_by_side, stats, testbed
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
 from perfci.errors import (
+    BootError,
     ConfigError,
     DataError,
     ExitCode,
@@ -41,13 +42,12 @@ from perfci.model import (
     EndpointStats,
     Environment,
     Histogram,
-    RunFailure,
     RunInfo,
     ScenarioComparison,
     TrialInfo,
 )
 from perfci.progress import trial_progress
-from perfci.redact import redact
+from perfci.redact import redact, redact_text
 from perfci.results import (
     COMPARISON_FILE,
     RUN_FILE,
@@ -134,10 +134,13 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
         )
         try:
             measured = measure(config, options, run_dir, base_dir, say)
-        except TargetExitedError as error:
-            # The service died: what follows its death (refused connections) says nothing about the change.
-            # The run ends with a comparison that says so, for the terminal, the comment and the report.
+        except (TargetExitedError, LoadError, BootError) as error:
+            # The service died, the load generator died or the service never came up: nothing measured from
+            # then on says anything about the change. The run ends with a comparison that says so, for the
+            # terminal, the comment and the report; the trials measured until then stay on disk.
             failed = failed_comparison(config, error, candidate_commit)
+            if "\n" in error.message:  # a boot error's log excerpt: for the terminal, not the PR comment
+                say(redact_text(error.message.split("\n", 1)[1]))
             write_model(run_dir / COMPARISON_FILE, failed)
             return RunOutcome(run_dir, failed, exit_code_for(failed))
     require_measurements(measured, run_dir)
@@ -197,6 +200,8 @@ def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutco
         )
         written.append(baselines.write_baseline(home, stored))
         written.append(baselines.append_history(home, baselines.history_line(stored)))
+        for aside in baselines.set_aside_unusable(config.baselines_dir, scenario):
+            say(f"perfci: an unusable baseline was set aside as {aside}")
     return BaselineOutcome(outcome.run_dir, outcome.comparison, written)
 
 
@@ -570,7 +575,7 @@ def failed_comparison(config: Config, error: PerfCIError, candidate_commit: str 
         alpha=config.statistics.alpha,
         power=config.statistics.power,
         scenarios=[],
-        failure=RunFailure(message=error.message, hint=error.hint),
+        failure=failures.run_failure(error),
     )
 
 

@@ -29,6 +29,7 @@ MARKER = "<!-- perfci:summary -->"
 GITHUB_COMMENT_LIMIT = 65_000
 # The job summary's own limit is 1 MiB per step.
 JOB_SUMMARY_LIMIT = 1_000_000
+FAILURE_TEXT_CHARS = 600  # an infrastructure failure's message and hint: paths make them long
 # Detail blocks in the order they are given up when the comment is too long: least read first.
 OPTIONAL_SECTIONS: tuple[str, ...] = ("chart", "resources", "noise", "environment", "errors", "unchanged")
 SECTION_TITLES = {
@@ -111,13 +112,18 @@ def fingerprint(comparison: Comparison) -> str:
         for s in comparison.scenarios
         for e in s.endpoints
     ] + [[s.scenario, r.endpoint, r.metric, r.ok] for s in comparison.scenarios for r in s.slos]
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+    # No verdicts at all: what failed is what a reader cares about.
+    failed = [["failure", comparison.failure.kind]] if comparison.failure is not None else []
+    return hashlib.sha256(json.dumps([*facts, *failed], sort_keys=True).encode()).hexdigest()[:16]
 
 
 def headline(comparison: Comparison) -> tuple[str, str]:
     """(icon and verdict, against what): the two lines a reviewer reads first."""
-    if comparison.failure is not None:  # nothing was judged: say what failed, not a verdict
-        return f"⚠️ perfci: no verdict: {comparison.failure.message}", comparison.failure.hint
+    failure = comparison.failure
+    if failure is not None:  # nothing was judged: say what failed, not a verdict
+        # A service that exited says so in its own words; a boot or a load generator names the cause.
+        cause = "" if failure.kind == "service_exited" else "infrastructure failure: "
+        return f"⚠️ perfci: no verdict: {cause}{failure.message}", failure.hint
     regressions = len(comparison.regressions)
     breaches = len(comparison.slo_breaches)
     verdicts = [e.verdict for s in comparison.scenarios for e in s.endpoints]
@@ -454,6 +460,8 @@ def _links(comparison: Comparison) -> list[str]:
 
 def _render(comparison: Comparison, marker: str, layout: _Layout, cut: Sequence[str]) -> str:
     title, against = headline(comparison)
+    if comparison.failure is not None:  # its words come from the run (an artifact's: a stranger's): inert
+        title, against = markdown_text(title, FAILURE_TEXT_CHARS), markdown_text(against, FAILURE_TEXT_CHARS)
     template = _environment().get_template("comment.md.j2")
     return template.render(
         marker=marker,

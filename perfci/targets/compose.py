@@ -12,7 +12,7 @@ import secrets
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -189,14 +189,55 @@ def _logged(
     return result.stdout.decode(errors="replace")
 
 
+def state_command(container_id: str) -> list[str]:
+    return ["docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", container_id]
+
+
+def parse_state(output: str) -> tuple[str, int]:
+    """(status, exit code) from `state_command`'s output; ("unknown", -1) when it said nothing usable."""
+    status, _, code = output.strip().partition(" ")
+    return (status or "unknown", int(code) if code.lstrip("-").isdigit() else -1)
+
+
 def _container_state(container_id: str, env: Mapping[str, str]) -> tuple[str, int]:
     """(status, exit code) of a container, e.g. ("running", 0) or ("exited", 2)."""
     result = subprocess.run(
-        ["docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", container_id], env=env,
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
-    status, _, code = result.stdout.strip().partition(" ")
-    return (status or "unknown", int(code) if code.lstrip("-").isdigit() else -1)
+        state_command(container_id), env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    return parse_state(result.stdout)
+
+
+# A container in one of these states has lost its process: "restarting" is a restart policy's answer to a
+# death. An unknown state (inspect failed) is not taken for a death: the refused connections that follow a
+# removed container are caught by the trial itself.
+DEAD_STATES = ("exited", "dead", "restarting")
+
+
+def exit_code_of(state: tuple[str, int]) -> int | None:
+    """The container's exit code once its process has died, None while it runs (or while unknown)."""
+    status, code = state
+    return code if status in DEAD_STATES else None
+
+
+class ExitWatch:
+    """`Target.exit_code` of a container: its exit code once dead, else None, asking docker at most once per
+    `interval_s` (a trial polls twice a second; a `docker inspect` is a process, CPU the load needs)."""
+
+    def __init__(self, state: Callable[[], tuple[str, int]], interval_s: float = STATE_CHECK_INTERVAL_S) -> None:
+        self.state, self.interval_s = state, interval_s
+        self._checked_at: float | None = None
+        self._code: int | None = None
+
+    def __call__(self) -> int | None:
+        now = time.monotonic()
+        if self._checked_at is None or now - self._checked_at >= self.interval_s:
+            self._checked_at = now
+            self._code = exit_code_of(self.state())
+        return self._code
+
+    def reset(self) -> None:
+        """The container was started again: what was seen before says nothing about the new process."""
+        self._checked_at, self._code = None, None
 
 
 def _inspect(ids: Sequence[str], env: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -246,6 +287,7 @@ class ComposeService:
         self.compose = _Compose(files, workdir, self.env, f"perfci-{secrets.token_hex(5)}")
         self.base_url = f"http://{HOST}:{self.service_port}"
         self.app_id = ""
+        self.exit_watch = ExitWatch(lambda: _container_state(self.app_id, self.env))
         self.target: Target | None = None
         self._up = False
 
@@ -299,6 +341,7 @@ class ComposeService:
         self._fresh_database()
         _logged(["docker", "start", self.app_id], self.env, self.compose.log_path, 60,
                 "starting the service container again", hint)  # fmt: skip
+        self.exit_watch.reset()
         self._wait_for_app()
         return self.target
 
@@ -393,6 +436,8 @@ class ComposeService:
             image_ids=dict(found),
             seed_users=self.spec.seed_users,
             description=f"compose ({cli_name}, {self.spec.image_tag}, PostgreSQL)",
+            # A container that dies mid-trial is a dead service, as for the process target: exit 3.
+            exit_code=self.exit_watch,
         )
 
 

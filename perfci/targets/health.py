@@ -28,7 +28,9 @@ def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
 def boot_failure(summary: str, log_path: Path, hint: str) -> BootError:
     """A BootError whose first line says what happened and whose body is the service log's tail."""
     return BootError(
-        f"{summary}; its log is at {log_path}\n--- last lines of {log_path} ---\n{log_tail(log_path)}", hint
+        f"{summary}; its log is at {log_path}\n--- last lines of {log_path} ---\n{log_tail(log_path)}",
+        hint,
+        log=log_path,
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perfci.errors import BootError
-from perfci.lifetime import die_with_parent
+from perfci.lifetime import die_with_parent, start_in_lasting_thread
 from perfci.targets.base import Target
 from perfci.targets.database import fresh_database, is_postgres_url, plain_postgres_url
 from perfci.targets.health import boot_failure, free_port, port_is_free, wait_until_ready
@@ -99,10 +99,13 @@ def _start(
     with log_path.open("ab") as log:
         log.write(f"$ {' '.join(command)}\n".encode())
         log.flush()
-        # A session of its own: teardown signals the group, reaching every uvicorn worker.
-        return subprocess.Popen(
-            command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=die_with_parent(),  # noqa: PLW1509 (only prctl, which is async-signal-safe)
+        # A session of its own: teardown signals the group, reaching every uvicorn worker. Started from a
+        # thread that lives as long as perfci: A/B arms boot in threads that end long before their services.
+        return start_in_lasting_thread(
+            lambda: subprocess.Popen(
+                command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 (only prctl, which is async-signal-safe)
+            )
         )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from perfci.model import (
     NoiseFloor,
     QueryStat,
     ResourcePeak,
+    RunFailure,
     ScenarioComparison,
     SloResult,
     Verdict,
@@ -298,6 +299,18 @@ def not_comparable() -> Comparison:
     )
 
 
+def infrastructure_failure() -> Comparison:
+    """A run that never got a verdict: its service did not come up (the words are a run's: made inert)."""
+    log = "/work/runs/2025-03-04_123000_pr/targets/candidate/service.log"
+    failure = RunFailure(
+        kind="boot",
+        message=f"service not healthy at http://127.0.0.1:8123/readyz after 90 s; its log is at {log}",
+        hint="raise boot_timeout_s if it is just slow",
+        log=log,
+    )
+    return _comparison("none", [], base=None).model_copy(update={"failure": failure})
+
+
 FIXTURES = {
     "not_comparable": not_comparable,
     "regression": regression,
@@ -305,4 +318,5 @@ FIXTURES = {
     "no_baseline": no_baseline,
     "slo_breach": slo_breach,
     "inconclusive": inconclusive,
+    "infrastructure_failure": infrastructure_failure,
 }

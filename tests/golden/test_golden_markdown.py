@@ -39,6 +39,12 @@ def test_job_summary_matches_golden() -> None:
         ("not_comparable", "## ⚪ perfci: not comparable with the stored baseline, no verdicts; all SLOs met"),
         ("slo_breach", "## ❌ perfci: 2 SLO breaches"),
         ("inconclusive", "## 🟡 perfci: no regression found, 1 inconclusive"),
+        (
+            "infrastructure_failure",
+            "## ⚠️ perfci: no verdict: infrastructure failure: service not healthy at "
+            "http&#58;//127.0.0.1:8123/readyz after 90 s; its log is at "
+            "/work/runs/2025-03-04\\_123000\\_pr/targets/candidate/service.log",
+        ),
     ],
 )
 def test_headline_comes_first(name: str, headline: str) -> None:

@@ -10,18 +10,22 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import psycopg
 import pytest
 
 from perfci.cli import main
 from perfci.config import load_config
-from perfci.errors import BootError, ConfigError
+from perfci.errors import BootError, ConfigError, ExitCode, TargetExitedError
+from perfci.load import TrialSpec, run_trial
 from perfci.model import Comparison
 from perfci.monitor import ResourceMonitor
+from perfci.progress import Progress
+from perfci.results import read_trial_info
 from perfci.targets.compose import ComposeSpec, compose_command, compose_service, compose_target
 from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available, image_tag
 
@@ -42,6 +46,9 @@ def _engine() -> None:
         pytest.fail(f"{missing}, and PERFCI_REQUIRE_DOCKER=1: run scripts/setup-docker.sh")
     if missing:
         pytest.skip(f"{missing} (run scripts/setup-docker.sh, or set PERFCI_REQUIRE_DOCKER=1 to fail)")
+
+
+Spec = Callable[..., TrialSpec]
 
 
 def _spec(**changes: object) -> ComposeSpec:
@@ -203,11 +210,47 @@ def test_a_restart_is_a_new_app_process_on_a_fresh_clone_of_the_seeded_database(
         assert set(frame["source"]) == {"service", "database", "locust"}
         assert (frame[frame["source"] == "service"]["rss_mb"] > 10).all()
 
-        # A service that died during a trial is restarted all the same.
+        # A container that dies is seen as a dead service, as a process target's exit is: a trial ends at
+        # once with exit 3 instead of judging refused connections. It is restarted all the same.
+        assert again.exit_code is not None
+        assert again.exit_code() is None
         subprocess.run(["docker", "kill", app_id], capture_output=True, check=True, timeout=30)
+        deadline = time.monotonic() + 10
+        while again.exit_code() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert again.exit_code() == 137  # SIGKILL
         revived = service.restart()
         assert httpx.get(f"{revived.base_url}/readyz", timeout=5).status_code == 200
+        assert revived.exit_code is not None
+        assert revived.exit_code() is None  # the new process runs: the death seen before is forgotten
     assert _existing(target.containers) == []
+
+
+def test_a_container_killed_mid_trial_ends_the_trial_as_a_dead_service(tmp_path: Path, trial_spec: Spec) -> None:
+    """As with a process: the trial ends within moments of the death, on disk, with exit 3, not at its end
+    with the refused connections judged."""
+    killed_at: list[float] = []
+    with compose_target(_spec(seed_users=8), tmp_path / "stack") as target:
+        (app_id,) = [cid for cid, role in target.container_roles.items() if role == "service"]
+
+        def kill_when_warm(progress: Progress) -> None:
+            if not killed_at and progress.elapsed_s >= 2.0:
+                subprocess.run(["docker", "kill", app_id], capture_output=True, check=True, timeout=30)
+                killed_at.append(progress.elapsed_s)
+
+        trial = tmp_path / "trial"
+        spec = trial_spec("journeys", duration_s=20.0, extra_env={"PERFCI_SEED_USERS": "8"})
+        with pytest.raises(TargetExitedError, match=r"exited during trial 1 of scenario journeys .*exit code 137") as e:
+            run_trial(spec, target, trial, kill_when_warm)
+
+    assert e.value.exit_code == ExitCode.INFRASTRUCTURE
+    assert killed_at
+    info = read_trial_info(trial)
+    assert any("the service exited during this trial (exit code 137)" in flag for flag in info.flags)
+    samples = pd.read_parquet(trial / "samples.parquet")
+    assert (samples["status"] > 0).any()  # before the kill the service answered
+    # Ended within moments (an inspect a second, a poll every half second), far before the 21-s trial's end.
+    assert samples["start_s"].max() < killed_at[0] + 4.0
 
 
 def test_a_missing_extra_ca_bundle_is_a_config_error_before_anything_runs(tmp_path: Path) -> None:

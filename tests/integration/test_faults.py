@@ -130,9 +130,13 @@ def copy_run(measured: Measured, tmp_path: Path) -> Path:
 def test_perfci_baseline_replaces_a_corrupt_baseline(measured: Measured) -> None:
     assert "Traceback" not in measured.result.stderr
     assert "replacing an unusable baseline" in measured.result.stderr
-    stored = json.loads((measured.baselines / "journeys.json").read_text(encoding="utf-8"))
+    stored = json.loads(_measured_baseline(measured).read_text(encoding="utf-8"))
     assert stored["scenario"] == "journeys"
     assert stored["endpoints"]
+    # The corrupt file (here in the flat layout of earlier versions) is set aside, so a run's check passes.
+    assert not (measured.baselines / "journeys.json").exists()
+    assert (measured.baselines / "journeys.json.unusable").is_file()
+    assert "set aside as" in measured.result.stderr
 
 
 def test_a_scenario_given_twice_runs_once(measured: Measured) -> None:
@@ -187,8 +191,14 @@ def test_summary_from_a_subfolder_finds_the_projects_runs(measured: Measured, tm
 # --------------------------------------------------------------------------------------------------------
 
 
+def _measured_baseline(measured: Measured) -> Path:
+    """The baseline `perfci baseline` wrote, in its testbed's folder."""
+    (path,) = measured.baselines.glob("*/journeys.json")
+    return path
+
+
 def _nan_baseline(measured: Measured) -> str:
-    text = (measured.baselines / "journeys.json").read_text(encoding="utf-8")
+    text = _measured_baseline(measured).read_text(encoding="utf-8")
     data = json.loads(text)
     for endpoint in data["endpoints"].values():
         for trial in endpoint["trials"]:
@@ -197,7 +207,7 @@ def _nan_baseline(measured: Measured) -> str:
 
 
 def _no_endpoints(measured: Measured) -> str:
-    data = json.loads((measured.baselines / "journeys.json").read_text(encoding="utf-8"))
+    data = json.loads(_measured_baseline(measured).read_text(encoding="utf-8"))
     return json.dumps(data | {"endpoints": {}})
 
 
@@ -217,7 +227,7 @@ def test_an_unusable_baseline_stops_the_run_before_any_load(
     baselines, runs = tmp_path / "baselines", tmp_path / "runs"
     baselines.mkdir()
     write(baselines / "journeys.json", measured)
-    result = perfci("run", *smoke_args(runs, baselines))
+    result = perfci("run", "--against-baseline", *smoke_args(runs, baselines))
     assert_fails(result, 2, str(baselines / "journeys.json"), needle, "perfci baseline")
     assert not runs.exists()  # refused before a run directory, a boot or any load
 
@@ -314,8 +324,45 @@ def test_a_url_that_refuses_connections_fails_within_seconds(tmp_path: Path) -> 
     )
     assert_fails(result, 3, f"nothing listens at http://127.0.0.1:{port}")
     assert time.monotonic() - started < 30  # it waited the 90-s boot timeout before
-    marker = only_run_dir(tmp_path / "runs") / "error.txt"  # the failed run says why on disk
-    assert "nothing listens" in marker.read_text(encoding="utf-8")
+    # The failed run says why on disk, in the comparison and the comment's text.
+    assert_no_verdict(only_run_dir(tmp_path / "runs"), "boot", "nothing listens at", result.stdout)
+
+
+def assert_no_verdict(run_dir: Path, kind: str, words: str, stdout: str, summary: Path | None = None) -> None:
+    """A comparison that carries the failure, and every rendering leads with "no verdict" instead of verdicts."""
+    comparison = json.loads((run_dir / "comparison.json").read_text(encoding="utf-8"))
+    assert comparison["scenarios"] == []
+    failure = comparison["failure"]
+    assert failure["kind"] == kind
+    assert words in failure["message"]
+    assert failure["hint"]
+    headline = f"no verdict: infrastructure failure: {words}"
+    renderings = {
+        "terminal": stdout,
+        "report.md": (run_dir / "report.md").read_text(encoding="utf-8"),
+        "report.html": (run_dir / "report.html").read_text(encoding="utf-8"),
+    }
+    if summary is not None:
+        renderings["job summary"] = summary.read_text(encoding="utf-8")
+    for name, text in renderings.items():
+        assert headline in text, (name, text[:500])
+        assert "❌" not in text, name
+        if name != "report.html":  # its style sheet names the verdicts' classes
+            assert "regression" not in text, name
+
+
+def test_a_service_that_never_boots_is_infrastructure_with_a_comparison(tmp_path: Path) -> None:
+    runs, summary = tmp_path / "runs", tmp_path / "step-summary.md"
+    env = {"PERFCI_BOOT_TIMEOUT": "0.2", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = perfci("run", "--against-baseline", *smoke_args(runs, tmp_path / "baselines"), env=env)
+    assert_fails(result, 3, f"seeding {SEED_USERS} users took longer than 0.2 s", "raise boot_timeout_s")
+    run_dir = only_run_dir(runs)
+    log = run_dir / "targets" / "candidate" / "service.log"
+    assert_no_verdict(run_dir, "boot", f"seeding {SEED_USERS} users took longer than 0.2 s", result.stdout, summary)
+    comparison = json.loads((run_dir / "comparison.json").read_text(encoding="utf-8"))
+    assert comparison["failure"]["log"] == str(log)
+    assert log.is_file()
+    assert f"last lines of {log}" in result.stderr  # the log's tail on the terminal, not in the comment
 
 
 def _running(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -365,7 +412,7 @@ def test_a_service_killed_mid_trial_is_infrastructure_not_a_regression(
     tmp_path: Path, stopper: list[subprocess.Popen[str]]
 ) -> None:
     runs = tmp_path / "runs"
-    process = _running("run", *smoke_args(runs, tmp_path / "baselines"))
+    process = _running("run", "--against-baseline", *smoke_args(runs, tmp_path / "baselines"))
     stopper.append(process)
     service = _wait_for_descendant(process, ("userservice", "serve"))
     _wait_for_samples(runs)
@@ -387,12 +434,42 @@ def test_a_service_killed_mid_trial_is_infrastructure_not_a_regression(
     assert "new error" not in report
 
 
+def test_a_load_generator_killed_mid_trial_is_infrastructure_with_what_it_measured(
+    tmp_path: Path, stopper: list[subprocess.Popen[str]]
+) -> None:
+    runs, summary = tmp_path / "runs", tmp_path / "step-summary.md"
+    process = _running(
+        "run",
+        "--against-baseline",
+        *smoke_args(runs, tmp_path / "baselines"),
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    stopper.append(process)
+    locust = _wait_for_descendant(process, ("locust",))
+    _wait_for_samples(runs)
+    locust.kill()
+    stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
+    result = Result(process.returncode, stdout, stderr)
+    assert_fails(result, 3, "journeys candidate trial 1: the load generator exited with [-9]")
+    run_dir = only_run_dir(runs)
+    assert_no_verdict(
+        run_dir, "load_generator", "journeys candidate trial 1: the load generator exited", stdout, summary
+    )
+    trial = run_dir / "journeys" / "candidate-0"
+    comparison = json.loads((run_dir / "comparison.json").read_text(encoding="utf-8"))
+    assert comparison["failure"]["log"] == str(trial / "locust.log")
+    # What was measured before the crash is kept: the samples and the trial's record.
+    assert len(pd.read_parquet(trial / "samples.parquet")) > 0
+    info = json.loads((trial / "trial.json").read_text(encoding="utf-8"))
+    assert info["locust_exit_codes"] == [-9]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_an_interrupted_trial_keeps_its_samples_and_record(
     tmp_path: Path, stopper: list[subprocess.Popen[str]], sig: signal.Signals
 ) -> None:
     runs = tmp_path / "runs"
-    process = _running("run", *smoke_args(runs, tmp_path / "baselines"))
+    process = _running("run", "--against-baseline", *smoke_args(runs, tmp_path / "baselines"))
     stopper.append(process)
     _wait_for_samples(runs)
     process.send_signal(sig)
@@ -408,7 +485,7 @@ def test_an_interrupted_trial_keeps_its_samples_and_record(
 
 
 def test_a_sigkilled_perfci_takes_its_service_down(tmp_path: Path, stopper: list[subprocess.Popen[str]]) -> None:
-    process = _running("run", *smoke_args(tmp_path / "runs", tmp_path / "baselines"))
+    process = _running("run", "--against-baseline", *smoke_args(tmp_path / "runs", tmp_path / "baselines"))
     stopper.append(process)
     service = _wait_for_descendant(process, ("userservice", "serve"))
     port = int(service.cmdline()[service.cmdline().index("--port") + 1])

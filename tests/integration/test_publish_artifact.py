@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.* under --
 
 from perfci.artifact import EXPECTED_FILES, load_artifact
 from perfci.errors import DataError, ExitCode
-from tests.golden.fixtures import regression
+from tests.golden.fixtures import infrastructure_failure, regression
 
 
 def _comparison_json() -> str:
@@ -43,6 +43,37 @@ def test_a_valid_artifact_loads(tmp_path: Path, pack: object) -> None:
     artifact = load_artifact(path)
     assert artifact.comparison == regression()
     assert artifact.files == ("comparison.json", "report.html", "report.md")
+
+
+@pytest.mark.parametrize("pack", [_directory, _zip], ids=["directory", "zip"])
+def test_an_infrastructure_failure_loads(tmp_path: Path, pack: object) -> None:
+    """A run that ended without a verdict still has its comment posted: the PR must read why."""
+    failed = infrastructure_failure()
+    path = pack(tmp_path, {"comparison.json": failed.model_dump_json(), "report.md": "# x"})  # type: ignore[operator]
+    comparison = load_artifact(path).comparison
+    assert comparison == failed
+    assert comparison.failure is not None
+    assert comparison.failure.kind == "boot"
+    assert comparison.scenarios == []
+
+
+def test_a_failure_from_before_its_kind_was_recorded_reads_as_a_service_exit(tmp_path: Path) -> None:
+    data = json.loads(infrastructure_failure().model_dump_json())
+    data["failure"] = {"message": "the service exited during trial 1 of scenario journeys", "hint": "run again"}
+    path = tmp_path / "comparison.json"
+    path.write_text(json.dumps(data))
+    failure = load_artifact(path).comparison.failure
+    assert failure is not None
+    assert (failure.kind, failure.log) == ("service_exited", None)
+
+
+def test_an_unknown_failure_kind_is_refused(tmp_path: Path) -> None:
+    data = json.loads(infrastructure_failure().model_dump_json())
+    data["failure"]["kind"] = "regression"
+    path = tmp_path / "comparison.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="does not match the schema"):
+        load_artifact(path)
 
 
 @pytest.mark.parametrize("pack", [_directory, _zip], ids=["directory", "zip"])

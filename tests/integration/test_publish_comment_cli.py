@@ -18,7 +18,7 @@ from perfci.cli import main
 from perfci.commands import actions_links
 from perfci.errors import ExitCode
 from tests.fakes.fake_github import FakeGitHub, PullRequest, serve
-from tests.golden.fixtures import regression
+from tests.golden.fixtures import infrastructure_failure, regression
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +59,24 @@ def _comment(fake: FakeGitHub, source: Path, monkeypatch: pytest.MonkeyPatch, *f
     for key, value in _environment(fake, **env).items():
         monkeypatch.setenv(key, value)
     return main(["comment", str(source), "--sha", SHA, "--api-url", fake.url, "--check", *flags])
+
+
+def test_an_infrastructure_failure_is_posted_as_no_verdict_and_fails_the_check(
+    github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "perfci-report"
+    folder.mkdir()
+    (folder / "comparison.json").write_text(infrastructure_failure().model_dump_json())
+
+    assert _comment(github, folder, monkeypatch, PERFCI_REPORT_RUN_ID="111") == ExitCode.OK
+
+    (comment,) = github.comments[7]
+    assert "## ⚠️ perfci: no verdict: infrastructure failure: service not healthy" in comment["body"]
+    assert "regression" not in comment["body"]
+    (check,) = github.check_runs
+    assert check["conclusion"] == "failure"
+    assert check["output"]["title"].startswith("no verdict: infrastructure failure: service not healthy")
+    assert "regression" not in check["output"]["title"]
 
 
 def test_a_run_json_does_not_make_an_artifact_trusted(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -78,6 +81,21 @@ def test_sqlite_boot_serves_seeded_users_and_teardown_stops_it(tmp_path: Path) -
     log = tmp_path / "service.log"
     assert target.log_paths == (log,)
     assert "serve" in log.read_text()  # kept after teardown
+
+
+def test_a_service_booted_in_a_thread_outlives_the_thread(tmp_path: Path) -> None:
+    """A/B arms boot in threads that end at once; the parent-death signal must not follow them."""
+    spec = ProcessSpec(service_dir=SERVICE_DIR, env=FAST_HASH, seed_users=1, boot_timeout_s=60)
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as pool:
+        target = pool.submit(stack.enter_context, process_target(spec, tmp_path)).result()
+        pool.shutdown(wait=True)  # the boot thread has ended
+        time.sleep(0.5)
+        (pid,) = target.pids
+        assert _pid_alive(pid)
+        assert httpx.get(f"{target.base_url}/readyz", timeout=5).status_code == 200
+        assert target.exit_code is not None
+        assert target.exit_code() is None
+    assert not _pid_alive(pid)
 
 
 def test_a_restart_from_the_sqlite_template_skips_seeding_and_forgets_the_last_run(tmp_path: Path) -> None:

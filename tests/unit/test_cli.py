@@ -82,7 +82,8 @@ def test_usage_errors(
 
 
 @pytest.mark.parametrize(
-    ("fixture", "code"), [("all_clear", 0), ("regression", 1), ("slo_breach", 1), ("no_baseline", 0)]
+    ("fixture", "code"),
+    [("all_clear", 0), ("regression", 1), ("slo_breach", 1), ("no_baseline", 0), ("infrastructure_failure", 3)],
 )
 def test_summary_exit_code_follows_the_verdict(
     project: Path, capsys: pytest.CaptureFixture[str], fixture: str, code: int

@@ -1,4 +1,5 @@
-"""The compose target's command shapes for Compose v1 and v2, and the extra CA bundle it passes to builds."""
+"""The compose target's command shapes for Compose v1 and v2, the extra CA bundle it passes to builds, and
+how it reads a dead app container's exit code."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from perfci.errors import ConfigError
-from perfci.targets.compose import build_args, compose_file_args, compose_files, extra_ca_certs
+from perfci.targets.compose import (
+    ExitWatch,
+    build_args,
+    compose_file_args,
+    compose_files,
+    exit_code_of,
+    extra_ca_certs,
+    parse_state,
+    state_command,
+)
 from perfci.targets.select import image_tag
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,3 +119,54 @@ def test_the_shipped_compose_files_are_valid_for_each_installed_compose(cli: tup
     assert "BEGIN CERTIFICATE" in result.stdout  # the bundle reaches the build arguments
     assert "db:5432/perfci_trial" in result.stdout
     assert ("type=gha" in result.stdout) is v2
+
+
+def test_the_state_command_asks_docker_for_status_and_exit_code() -> None:
+    assert state_command("abc123") == ["docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "abc123"]
+
+
+@pytest.mark.parametrize(
+    ("output", "state", "exit_code"),
+    [
+        pytest.param("running 0\n", ("running", 0), None, id="running"),
+        pytest.param("exited 137\n", ("exited", 137), 137, id="killed"),
+        pytest.param("exited 0", ("exited", 0), 0, id="exited cleanly mid-trial: still dead"),
+        pytest.param("dead 1", ("dead", 1), 1, id="dead"),
+        pytest.param("restarting 2", ("restarting", 2), 2, id="restarted by a policy after a death"),
+        pytest.param("paused 0", ("paused", 0), None, id="paused"),
+        pytest.param("", ("unknown", -1), None, id="inspect failed: not taken for a death"),
+        pytest.param("exited x", ("exited", -1), -1, id="unreadable code"),
+    ],
+)
+def test_a_container_state_gives_an_exit_code_only_once_its_process_died(
+    output: str, state: tuple[str, int], exit_code: int | None
+) -> None:
+    assert parse_state(output) == state
+    assert exit_code_of(state) == exit_code
+
+
+def test_the_exit_watch_asks_docker_at_most_once_per_interval_and_forgets_on_restart() -> None:
+    answers = iter([("running", 0), ("exited", 137), ("running", 0)])
+    asked: list[tuple[str, int]] = []
+
+    def state() -> tuple[str, int]:
+        asked.append(next(answers))
+        return asked[-1]
+
+    slow = ExitWatch(state, interval_s=3600)
+    assert [slow(), slow(), slow()] == [None, None, None]
+    assert len(asked) == 1  # a trial polls twice a second: one `docker inspect` per interval
+    fast = ExitWatch(state, interval_s=0)
+    assert fast() == 137
+    assert fast() is None  # asked again: the container runs (once more)
+    assert len(asked) == 3
+
+
+def test_a_restarted_container_is_asked_again_at_once() -> None:
+    states = [("exited", 137)]
+    watch = ExitWatch(lambda: states[-1], interval_s=3600)
+    assert watch() == 137
+    states.append(("running", 0))
+    assert watch() == 137  # within the interval: what was seen last
+    watch.reset()
+    assert watch() is None
