@@ -149,7 +149,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from perfci.commands import finish_run
     from perfci.merge import merge_shards
 
-    comparison = merge_shards(args.shards, args.output, ("perfci", *sys.argv[1:]))
+    comparison = merge_shards(args.shards, args.output, ("perfci", *sys.argv[1:]), args.expect or ())
     return finish_run(args.output, comparison)
 
 
@@ -207,7 +207,13 @@ def _parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
 
     merge = sub.add_parser("merge", help="judge shard runs (one scenario each) together as one PR")
-    merge.add_argument("shards", nargs="+", type=Path, metavar="DIR", help="each shard's run directory")
+    merge.add_argument("shards", nargs="*", type=Path, metavar="DIR", help="each shard's run directory")
+    merge.add_argument(
+        "--expect",
+        action="append",
+        metavar="SCENARIO",
+        help="a scenario the check planned (repeatable): one that no shard brought is a failure, not a pass",
+    )
     merge.add_argument("--output", type=Path, required=True, metavar="OUT", help="the merged run directory")
     merge.set_defaults(handler=cmd_merge)
 

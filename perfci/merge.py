@@ -4,6 +4,11 @@ A CI matrix runs `perfci run --scenario X` per scenario; each job's run director
 that the shards measured the same code with the same configuration, copies their scenario folders into one
 run directory, and judges every scenario's per-trial statistics again under the PR's one family, so the
 per-PR false-fail budget holds across shards (each shard alone only knew its own tests).
+
+A shard that ended without a verdict (its service died, its load generator crashed, its boot failed), or
+that never wrote a comparison, or a scenario that no shard brought, makes the merged run a no-verdict
+infrastructure failure (exit 3): judging the other shards alone would pass a PR whose scenario was never
+measured.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Any, Literal
 
 from perfci import analyse
 from perfci.errors import DataError
-from perfci.model import Comparison, RunInfo, ScenarioComparison, SloSpec, StatsSettings
+from perfci.failures import ERROR_FILE
+from perfci.model import ArmInfo, Comparison, RunFailure, RunInfo, ScenarioComparison, SloSpec, StatsSettings
+from perfci.redact import redact_text
 from perfci.results import (
     COMPARISON_FILE,
     RUN_FILE,
@@ -35,16 +42,26 @@ _HINT_SAME_RUN = (
 )
 
 
-def merge_shards(shards: Sequence[Path], output: Path, command: Sequence[str] = ()) -> Comparison:
-    """Check the shards, copy their scenarios into `output`, judge them as one PR and write comparison.json."""
-    if not shards:
+def merge_shards(
+    shards: Sequence[Path], output: Path, command: Sequence[str] = (), expected: Sequence[str] = ()
+) -> Comparison:
+    """Check the shards, copy their scenarios into `output`, judge them as one PR and write comparison.json.
+
+    `expected` names the scenarios the PR check planned (one shard each): any that no shard brought makes
+    the merge a failure instead of a verdict on the rest.
+    """
+    if not shards and not expected:
         raise DataError("no shard directories to merge", "pass the run directory of each shard")
-    infos = [read_run_info(shard) for shard in shards]
-    comparisons = [read_comparison(shard) for shard in shards]
-    _check_same_run(shards, infos, comparisons)
-    owners = _scenario_owners(shards, comparisons)
     if output.exists() and any(output.iterdir()):
         raise DataError(f"{output} exists and is not empty", "name a new folder with --output")
+    found = {shard: _shard_comparison(shard) for shard in shards}
+    failure = _shard_failure(found, expected)
+    if failure is not None:
+        return _write_failure(output, found, failure)
+    comparisons = [c for c in found.values() if c is not None]
+    infos = [read_run_info(shard) for shard in shards]
+    _check_same_run(shards, infos, comparisons)
+    owners = _scenario_owners(shards, comparisons)
     config = infos[0].config
     settings = StatsSettings.model_validate(config.get("statistics", {}))
     slos = [SloSpec.model_validate(s) for s in config.get("slos", [])]
@@ -83,6 +100,72 @@ def merge_shards(shards: Sequence[Path], output: Path, command: Sequence[str] = 
             }
         ),
     )
+    write_model(output / COMPARISON_FILE, merged)
+    return merged
+
+
+def _shard_failure(found: dict[Path, Comparison | None], expected: Sequence[str]) -> RunFailure | None:
+    """Why the shards cannot be judged together: the first shard without a verdict, or a planned scenario
+    that no shard measured; None when every shard has one and every planned scenario is there."""
+    rerun = "its job's log says why; re-run the failed jobs of the PR check"
+    for shard, comparison in found.items():
+        if comparison is None:
+            return RunFailure(
+                kind="shard",
+                message=f"shard {shard.name} wrote no comparison: {_error_line(shard)}",
+                hint=rerun,
+            )
+        if comparison.failure is not None:
+            message = f"shard {shard.name}: {comparison.failure.message}"
+            return comparison.failure.model_copy(update={"message": message})
+    measured = {s.scenario for c in found.values() if c is not None for s in c.scenarios}
+    missing = [name for name in expected if name not in measured]
+    if missing:
+        return RunFailure(
+            kind="shard",
+            message=f"no shard measured {', '.join(missing)}: its job ended before it wrote a run directory",
+            hint=rerun,
+        )
+    return None
+
+
+def _shard_comparison(shard: Path) -> Comparison | None:
+    """The shard's comparison; None for a run that ended on an error before writing one (its error.txt says
+    why). A folder that is neither is not a run directory: a usage error, as for any other command."""
+    if (shard / COMPARISON_FILE).is_file():
+        return read_comparison(shard)
+    if (shard / ERROR_FILE).is_file():
+        return None
+    read_run_info(shard)  # raises: names the missing run record
+    raise DataError(f"{shard} holds no comparison", "pass the run directory of each shard, unchanged")
+
+
+def _error_line(shard: Path) -> str:
+    """The first line of the shard's error.txt (written by a run that ended on an error), if it has one."""
+    marker = shard / ERROR_FILE
+    try:
+        lines = marker.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return "it recorded no error"
+    return redact_text(lines[0]) if lines else "it recorded no error"
+
+
+def _write_failure(output: Path, found: dict[Path, Comparison | None], failure: RunFailure) -> Comparison:
+    """A merged comparison without scenarios that carries the failure: no verdict, exit 3."""
+    known = next((c for c in found.values() if c is not None), None)
+    defaults = StatsSettings()
+    merged = Comparison(
+        created_at=datetime.now(UTC),
+        mode="none",
+        base=None,
+        candidate=known.candidate if known is not None else ArmInfo(label="unknown"),
+        profile=known.profile if known is not None else "",
+        alpha=known.alpha if known is not None else defaults.alpha,
+        power=known.power if known is not None else defaults.power,
+        scenarios=[],
+        failure=failure,
+    )
+    output.mkdir(parents=True, exist_ok=True)
     write_model(output / COMPARISON_FILE, merged)
     return merged
 

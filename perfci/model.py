@@ -312,13 +312,14 @@ class ScenarioComparison(Frozen):
     stop_reason: str = ""
 
 
-FailureKind = Literal["service_exited", "load_generator", "boot"]
+FailureKind = Literal["service_exited", "load_generator", "boot", "shard"]
 
 
 class RunFailure(Frozen):
     """Why a run ended without a verdict: an infrastructure failure (exit 3), never the change's doing."""
 
-    # What failed: the service during a trial, the load generator, or the service's boot. A comparison
+    # What failed: the service during a trial, the load generator, the service's boot, or (in a merge of
+    # sharded runs) a shard that measured nothing it could hand over. A comparison
     # written before the field existed could only mean a service that exited, hence the default.
     kind: FailureKind = "service_exited"
     message: str  # e.g. "the service exited during trial 2 of scenario journeys (...); log: PATH"

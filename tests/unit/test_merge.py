@@ -20,6 +20,7 @@ from perfci.model import (
     Comparison,
     EndpointStats,
     Environment,
+    RunFailure,
     RunInfo,
     StatsSettings,
     TrialInfo,
@@ -222,3 +223,64 @@ def test_merge_refuses_to_write_into_a_non_empty_folder(tmp_path: Path, capsys: 
     (tmp_path / "out" / "x").write_text("keep me")
     assert main(["merge", str(one), "--output", str(tmp_path / "out")]) == ExitCode.USAGE
     assert "is not empty" in capsys.readouterr().err
+
+
+def _failed_shard(root: Path, scenario: str) -> Path:
+    """A shard whose run ended without a verdict: its comparison carries the failure and no scenario."""
+    run_dir = make_shard(root, scenario, seed=9)
+    comparison = read_comparison(run_dir).model_copy(
+        update={
+            "scenarios": [],
+            "failure": RunFailure(
+                kind="service_exited",
+                message=f"the service exited during trial 3 of scenario {scenario} (candidate arm, exit code -9)",
+                hint="look at the service's log",
+            ),
+        }
+    )
+    write_model(run_dir / COMPARISON_FILE, comparison)
+    return run_dir
+
+
+def test_a_shard_without_a_verdict_makes_the_merge_a_failure_not_a_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quiet, failed = make_shard(tmp_path, "journeys", seed=3), _failed_shard(tmp_path, "search")
+    out = tmp_path / "out"
+    code = main(["merge", str(quiet), str(failed), "--output", str(out), "--expect", "journeys", "--expect", "search"])
+    assert code == ExitCode.INFRASTRUCTURE
+    merged = read_comparison(out)
+    assert merged.scenarios == []
+    assert merged.failure is not None
+    assert merged.failure.message.startswith(f"shard {failed.name}: the service exited during trial 3 of scenario")
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "no verdict" in report
+    assert "regression" not in report.lower()
+    assert "error: shard" in capsys.readouterr().err
+
+
+def test_a_shard_that_ended_on_an_error_before_its_comparison_is_a_failure(tmp_path: Path) -> None:
+    quiet = make_shard(tmp_path, "journeys", seed=3)
+    broken = tmp_path / "shard-search"
+    broken.mkdir()
+    (broken / "error.txt").write_text("error: the service did not boot\nhint: read its log\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["merge", str(quiet), str(broken), "--output", str(out)]) == ExitCode.INFRASTRUCTURE
+    failure = read_comparison(out).failure
+    assert failure is not None
+    assert failure.kind == "shard"
+    assert failure.message == "shard shard-search wrote no comparison: error: the service did not boot"
+
+
+@pytest.mark.parametrize("present", [["journeys"], []], ids=["one-missing", "all-missing"])
+def test_a_planned_scenario_that_no_shard_brought_is_a_failure(tmp_path: Path, present: list[str]) -> None:
+    shards = [str(make_shard(tmp_path, name, seed=3)) for name in present]
+    out = tmp_path / "out"
+    code = main(["merge", *shards, "--output", str(out), "--expect", "journeys", "--expect", "search"])
+    assert code == ExitCode.INFRASTRUCTURE
+    failure = read_comparison(out).failure
+    assert failure is not None
+    assert failure.kind == "shard"
+    missing = "search" if present else "journeys, search"
+    assert failure.message.startswith(f"no shard measured {missing}")
+    assert "no verdict" in (out / "report.md").read_text(encoding="utf-8")

@@ -262,7 +262,10 @@ def test_pr_check_runs_on_every_pr_with_a_read_only_token() -> None:
     assert shard["strategy"]["matrix"]["scenario"] == "${{ fromJSON(needs.plan.outputs.scenarios) }}"
     assert shard["strategy"]["fail-fast"] is False
     assert shard["steps"][0]["with"]["fetch-depth"] == 0
-    assert workflow["jobs"]["merge"]["needs"] == "shard"
+    merge = workflow["jobs"]["merge"]
+    assert merge["needs"] == ["plan", "shard"]
+    # A failed shard still gets a merge, whose no-verdict comparison perf-comment posts.
+    assert merge["if"] == "${{ !cancelled() && needs.plan.result == 'success' }}"
 
 
 @pytest.mark.parametrize("job_name", ["shard", "merge"])
@@ -429,7 +432,8 @@ def test_the_merge_fails_the_check_with_perfcis_exit_code(tmp_path: Path, perfci
     _fake_perfci(tmp_path, perfci_exit)
     for scenario in ("auth", "search"):
         (tmp_path / "runner-temp" / "perfci-shards" / f"perfci-shard-{scenario}").mkdir(parents=True)
-    result, outputs = run_step(step(job, id="merge")["run"], tmp_path, {})
+    scenarios = '["auth", "search", "journeys"]'
+    result, outputs = run_step(step(job, id="merge")["run"], tmp_path, {"SCENARIOS": scenarios})
 
     assert result.returncode == 0
     assert outputs["exit_code"] == str(perfci_exit)
@@ -438,6 +442,7 @@ def test_the_merge_fails_the_check_with_perfcis_exit_code(tmp_path: Path, perfci
         "merge",
         f"{shards}/perfci-shard-auth/",
         f"{shards}/perfci-shard-search/",
+        *("--expect", "auth", "--expect", "search", "--expect", "journeys"),
         "--output",
         str(tmp_path / "runner-temp" / "perfci-report"),
     ]
@@ -447,6 +452,16 @@ def test_the_merge_fails_the_check_with_perfcis_exit_code(tmp_path: Path, perfci
         assert "regression or an SLO breach" in result.stdout
     if perfci_exit >= 2:
         assert f"perfci failed (exit {perfci_exit})" in result.stdout
+
+
+def test_a_merge_with_no_shard_at_all_still_names_every_planned_scenario(tmp_path: Path) -> None:
+    job = load(WORKFLOWS / "perf.yml")["jobs"]["merge"]
+    _fake_perfci(tmp_path, 3)
+    result, outputs = run_step(step(job, id="merge")["run"], tmp_path, {"SCENARIOS": '["auth"]'})
+    assert result.returncode == 0, result.stderr
+    assert outputs["exit_code"] == "3"
+    args = (tmp_path / "perfci-args").read_text().split()
+    assert args[:3] == ["merge", "--expect", "auth"], "no shard folder: the glob expands to nothing"
 
 
 def test_the_merge_uploads_the_report_perf_comment_downloads() -> None:
