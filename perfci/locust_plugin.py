@@ -232,6 +232,9 @@ def _install() -> None:
             events.request.add_listener(active.record)
             events.test_start.add_listener(lambda **_: active.mark_start())
             events.quitting.add_listener(lambda **_: _last_flush(active))
+            # On SIGTERM Locust fires `quitting` before it stops its users, and counts in its own stats the
+            # requests they still had in flight: `quit` comes after both, so those samples are written too.
+            events.quit.add_listener(lambda **_: _last_flush(active))
             gevent.spawn(background, active)
 
 
