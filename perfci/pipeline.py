@@ -566,12 +566,16 @@ def _one_trial(
 
 def failed_comparison(config: Config, error: PerfCIError, candidate_commit: str | None) -> Comparison:
     """A comparison without scenarios that carries the failure: no verdict, exit 3."""
-    return failures.no_verdict(
-        failures.run_failure(error),
-        ArmInfo(label=f"working tree@{(candidate_commit or 'unknown')[:7]}", commit=candidate_commit),
-        config.profile_name,
-        config.statistics.alpha,
-        config.statistics.power,
+    return Comparison(
+        created_at=datetime.now(UTC),
+        mode="none",
+        base=None,
+        candidate=ArmInfo(label=f"working tree@{(candidate_commit or 'unknown')[:7]}", commit=candidate_commit),
+        profile=config.profile_name,
+        alpha=config.statistics.alpha,
+        power=config.statistics.power,
+        scenarios=[],
+        failure=failures.run_failure(error),
     )
 
 
