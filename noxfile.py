@@ -102,7 +102,12 @@ def lint(session: nox.Session) -> None:
 
 # What the wheel must carry besides the modules, and what belongs to this repository only: the service
 # under test is its own distribution (service/pyproject.toml), the scenarios and baselines are its data.
-WHEEL_MUST_HOLD = ("perfci/py.typed", "perfci/templates/comment.md.j2", "perfci/templates/report.html.j2")
+WHEEL_MUST_HOLD = (
+    "perfci/py.typed",
+    "perfci/templates/comment.md.j2",
+    "perfci/templates/report.html.j2",
+    "perfci/templates/init/perf.yml",  # what `perfci init` writes
+)
 WHEEL_MUST_NOT_HOLD = ("userservice/", "service/", "scenarios/", "baselines/", "tests/", "calibration/")
 
 

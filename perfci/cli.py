@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from perfci import __version__, failures
+from perfci import __version__, failures, project_init
 from perfci.config import Config, find_project_root, load_config, parse_duration
 from perfci.errors import ExitCode, PerfCIError
 from perfci.redact import redact_text
@@ -232,6 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     comment.set_defaults(handler=cmd_comment)
 
+    project_init.register(sub)
     for name in ("stress", "trends", "calibrate", "report-doc"):
         extra = sub.add_parser(name, help=f"see `perfci {name} --help`")
         _add_config_flags(extra)
