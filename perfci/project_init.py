@@ -53,15 +53,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", nargs="?", type=Path, default=Path(), help="the repository (default: here)")
     parser.add_argument("--force", action="store_true", help="replace existing files and [tool.perfci]")
     parser.add_argument("--dry-run", action="store_true", help="print what would be written, write nothing")
+    parser.add_argument(
+        "--pin", metavar="COMMIT", help="the commit of this perfci release: the workflows use it instead of the tag"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     root = Path(args.directory).resolve()
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder", "run `perfci init` in your repository, or pass its path")
+    if args.pin is not None and not re.fullmatch(r"[0-9a-f]{40}", args.pin):
+        raise ConfigError(
+            f"--pin {args.pin!r} is not a full commit id",
+            f"give the 40-character commit of perfci's tag v{__version__} "
+            f"(`git ls-remote https://github.com/{PERFCI_REPOSITORY} refs/tags/v{__version__}`)",
+        )
     findings = detect(root)
     section, guesses = render_section(findings)
-    plan = plan_files(root, findings, section)
+    plan = plan_files(root, findings, section, args.pin)
     written = apply(root, plan, force=args.force, dry_run=args.dry_run)
     verb = "would write" if args.dry_run else "wrote"
     for item in plan:
@@ -212,25 +221,28 @@ def render_scenario(findings: Findings) -> str:
     return _template("smoke.py.tmpl").replace("@@TASKS@@", "".join(tasks).rstrip("\n"))
 
 
-def render_workflows(findings: Findings) -> dict[str, str]:
+def render_workflows(findings: Findings, pin: str | None = None) -> dict[str, str]:
+    """perf.yml and perf-comment.yml, both on this perfci release: its tag, or its commit with the tag beside it."""
     install = f"\n      install: {findings.install_command}" if findings.install_command else ""
+    ref = f"{pin} # v{__version__}" if pin else f"v{__version__}"
+    values = {"REPOSITORY": PERFCI_REPOSITORY, "VERSION": __version__, "INSTALL": install, "REF": ref}
     rendered = {}
     for path in WORKFLOWS:
         text = _template(Path(path).name)
-        for key, value in (("REPOSITORY", PERFCI_REPOSITORY), ("VERSION", __version__), ("INSTALL", install)):
+        for key, value in values.items():
             text = text.replace(f"@@{key}@@", value)
         rendered[path] = text
     return rendered
 
 
-def plan_files(root: Path, findings: Findings, section: str) -> list[Planned]:
+def plan_files(root: Path, findings: Findings, section: str, pin: str | None = None) -> list[Planned]:
     pyproject = root / "pyproject.toml"
     has_section = pyproject.is_file() and bool(_SECTION_HEADER.search(pyproject.read_text(encoding="utf-8")))
     plan = [
         Planned("pyproject.toml", section, has_section),
         Planned(SCENARIO_FILE, render_scenario(findings), (root / SCENARIO_FILE).exists()),
     ]
-    plan += [Planned(path, text, (root / path).exists()) for path, text in render_workflows(findings).items()]
+    plan += [Planned(path, text, (root / path).exists()) for path, text in render_workflows(findings, pin).items()]
     return plan
 
 
