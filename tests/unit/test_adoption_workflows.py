@@ -133,8 +133,13 @@ def test_the_install_input_runs_only_when_given(tmp_path: Path) -> None:
     ("config", "given", "expected"),
     [
         pytest.param("[tool.perfci.scenarios.notes]\nfile = 'perf/notes.py'\n", "", ["notes"], id="tables"),
-        pytest.param("[tool.perfci]\nscenarios = ['a', 'b']\n", "", ["a", "b"], id="list"),
-        pytest.param("[tool.perfci]\nscenarios = ['a', 'b']\n", "b c", ["b", "c"], id="input"),
+        pytest.param(
+            "[tool.perfci]\ndefault_scenarios = ['a']\n[tool.perfci.scenarios.a]\n[tool.perfci.scenarios.b]\n",
+            "",
+            ["a"],
+            id="default-list",
+        ),
+        pytest.param("[tool.perfci]\ndefault_scenarios = ['a', 'b']\n", "b c", ["b", "c"], id="input"),
     ],
 )
 def test_the_plan_takes_the_input_else_the_configured_scenarios(
