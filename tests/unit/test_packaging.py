@@ -38,3 +38,14 @@ def test_the_metadata_points_at_docs_for_adopters() -> None:
     assert {"Homepage", "Documentation", "Source", "Issues"} <= set(PROJECT["urls"])
     assert PROJECT["urls"]["Documentation"].endswith("docs/adopting.md")
     assert "Programming Language :: Python :: 3.11" in PROJECT["classifiers"]
+
+
+def test_ci_builds_and_checks_the_distributions() -> None:
+    import yaml
+
+    lint = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())["jobs"]["lint"]
+    assert "nox -s package" in [step.get("run") for step in lint["steps"]]
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    assert "nox -s package" in ci_run
+    assert ci_run.rstrip().endswith('exit "$status"'), "the README's test command still runs last"
+    assert ci_run.index("nox -s package") < ci_run.index("nox -s tests")
