@@ -270,3 +270,24 @@ def test_init_without_pin_uses_the_release_tag_and_refuses_a_bad_pin(tmp_path: P
     perf = load(tmp_path / ".github/workflows/perf.yml")
     assert perf["jobs"]["perf"]["uses"].endswith(f"perfci-reusable.yml@v{__version__}")
     assert main(["init", str(tmp_path / "other"), "--pin", "v1"]) == 2
+
+
+@pytest.mark.parametrize(("check", "flag"), [("true", ["--check"]), ("false", [])])
+def test_the_action_passes_its_inputs_to_perfci_comment(tmp_path: Path, check: str, flag: list[str]) -> None:
+    folder = stand_in(tmp_path, "perfci", "exit 0")
+    post = action_step("Post or update the comment")
+    assert post["env"]["MODE"] == "${{ inputs.mode }}"
+    assert post["env"]["CHECK"] == "${{ inputs.check }}"
+    env = {"HEAD_SHA": "c" * 40, "MODE": "on-change", "CHECK": check, **with_path(folder)}
+    result, _ = run_step(post["run"], tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    report = str(tmp_path / "runner-temp" / "perfci-report")
+    assert (tmp_path / "perfci-args").read_text().split() == [
+        "comment",
+        report,
+        "--sha",
+        "c" * 40,
+        "--mode",
+        "on-change",
+        *flag,
+    ]
