@@ -102,7 +102,10 @@ def test_a_flask_service_is_adopted_from_init_to_the_comment(notes_repo: Path) -
     assert ab.returncode == 1, ab.stderr[-3000:]
     (run_dir,) = (d for d in (notes_repo / ".perfci" / "runs").iterdir() if d.is_dir() and "ab-main" in d.name)
     comment = (run_dir / "report.md").read_text(encoding="utf-8")
-    rows = {line.split("|")[1].strip(): line for line in comment.splitlines() if line.startswith("| GET ")}
+    rows: dict[str, str] = {}
+    for line in comment.splitlines():
+        if line.startswith("| GET "):
+            rows.setdefault(line.split("|")[1].strip(), line)  # the verdict table comes first
     assert "regression" in rows["GET /notes"], comment
     assert "regression" not in rows["GET /notes/{id}"], comment
     assert candidate[:7] in comment, "the comment names the commit that was measured"
