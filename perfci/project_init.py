@@ -253,6 +253,9 @@ def replace_section(text: str, section: str) -> str:
     for line in text.splitlines(keepends=True):
         if _ANY_HEADER.match(line):
             inside = bool(_SECTION_HEADER.match(line))
+            # The comment block right above a removed table belongs to it (e.g. the one init wrote).
+            while inside and kept and kept[-1].lstrip().startswith("#"):
+                kept.pop()
         if not inside:
             kept.append(line)
     body = "".join(kept).rstrip("\n")

@@ -292,7 +292,10 @@ def test_force_replaces_the_section_and_keeps_other_tables(notes: Path) -> None:
     (notes / "pyproject.toml").write_text((notes / "pyproject.toml").read_text() + extra)
     write(notes, {"perf/smoke.py": "# mine\n"})
     assert init(notes, "--force") == 0
-    data = tomllib.loads((notes / "pyproject.toml").read_text())
+    assert init(notes, "--force") == 0
+    text = (notes / "pyproject.toml").read_text()
+    assert text.count("Written by `perfci init`") == 1, "its comment goes with the section it replaces"
+    data = tomllib.loads(text)
     assert data["tool"]["ruff"] == {"fix": True}
     assert data["project"]["name"] == "notes"
     assert data["tool"]["perfci"]["profile"] == "pr"
