@@ -21,6 +21,7 @@ from perfci.project_detect import ComposeFindings, ComposeService, Findings, Fou
 # Where the reusable workflow and the comment action live: the workflows `perfci init` writes name them.
 PERFCI_REPOSITORY = "perfci/perfci"
 SCENARIO_FILE = "perf/smoke.py"
+RUNS_IGNORE = ".perfci/"  # run directories: raw samples and service logs, never committed
 WORKFLOWS = (".github/workflows/perf.yml", ".github/workflows/perf-comment.yml")
 _SECTION_HEADER = re.compile(r"^\s*\[\[?\s*tool\.perfci\s*[\].]", re.MULTILINE)
 _ANY_HEADER = re.compile(r"^\s*\[", re.MULTILINE)
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     for item in plan:
         if item.path in written:
             print(f"{verb} {_describe(item.path)}")
+        elif item.path == ".gitignore":
+            print(f"kept .gitignore: it ignores {RUNS_IGNORE} already")
         else:
             print(f"kept {_describe(item.path)}: it exists (--force replaces it)")
     if not written:
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _describe(path: str) -> str:
-    return f"{path} [tool.perfci]" if path == "pyproject.toml" else path
+    return {"pyproject.toml": "pyproject.toml [tool.perfci]", ".gitignore": f".gitignore {RUNS_IGNORE}"}.get(path, path)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -243,7 +246,12 @@ def plan_files(root: Path, findings: Findings, section: str, pin: str | None = N
         Planned(SCENARIO_FILE, render_scenario(findings), (root / SCENARIO_FILE).exists()),
     ]
     plan += [Planned(path, text, (root / path).exists()) for path, text in render_workflows(findings, pin).items()]
-    return plan
+    return [*plan, Planned(".gitignore", f"{RUNS_IGNORE}\n", _ignores_runs(root / ".gitignore"))]
+
+
+def _ignores_runs(gitignore: Path) -> bool:
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.is_file() else []
+    return any(line.strip().strip("/") == RUNS_IGNORE.strip("/") for line in lines)
 
 
 def replace_section(text: str, section: str) -> str:
@@ -266,16 +274,19 @@ def apply(root: Path, plan: list[Planned], *, force: bool, dry_run: bool) -> set
     """Write what is missing (or everything with `force`); returns the paths written."""
     written: set[str] = set()
     for item in plan:
-        if item.exists and not force:
+        # --force never repeats a line in .gitignore: it only adds one that is missing.
+        if item.exists and (not force or item.path == ".gitignore"):
             continue
         written.add(item.path)
         if dry_run:
             continue
         path = root / item.path
         path.parent.mkdir(parents=True, exist_ok=True)
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
         if item.path == "pyproject.toml":
-            current = path.read_text(encoding="utf-8") if path.is_file() else ""
             path.write_text(replace_section(current, item.text), encoding="utf-8")
+        elif item.path == ".gitignore":
+            path.write_text(current + ("\n" if current and not current.endswith("\n") else "") + item.text)
         else:
             path.write_text(item.text, encoding="utf-8")
     return written

@@ -49,7 +49,7 @@ def notes_repo(tmp_path: Path) -> Path:
     """The notes service as its own git repository, one commit on main."""
     repo = tmp_path / "notes"
     shutil.copytree(NOTES, repo, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
-    (repo / ".gitignore").write_text(".perfci/\n__pycache__/\n*.sqlite3\n", encoding="utf-8")
+    (repo / ".gitignore").write_text("__pycache__/\n*.sqlite3\n", encoding="utf-8")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "notes service")
@@ -71,6 +71,7 @@ def test_a_flask_service_is_adopted_from_init_to_the_comment(notes_repo: Path) -
     assert process["sqlite_url"] == "{path}"
     assert (notes_repo / "perf" / "smoke.py").is_file()
     assert (notes_repo / ".github" / "workflows" / "perf.yml").is_file()
+    assert ".perfci/" in (notes_repo / ".gitignore").read_text(encoding="utf-8").splitlines()
     again = perfci(notes_repo, "init")
     assert again.returncode == 0
     assert "nothing changed" in again.stdout

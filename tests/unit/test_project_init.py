@@ -17,7 +17,13 @@ from perfci.project_detect import detect, parse_compose_services
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTES = ROOT / "tests" / "adoption" / "notes_service"
-WRITTEN = ("pyproject.toml", "perf/smoke.py", ".github/workflows/perf.yml", ".github/workflows/perf-comment.yml")
+WRITTEN = (
+    "pyproject.toml",
+    "perf/smoke.py",
+    ".github/workflows/perf.yml",
+    ".github/workflows/perf-comment.yml",
+    ".gitignore",
+)
 
 
 @pytest.fixture
@@ -315,3 +321,11 @@ def test_a_missing_directory_is_a_usage_error(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err
     assert "is not a folder" in err
     assert "hint:" in err
+
+
+def test_run_directories_are_ignored_once(notes: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (notes / ".gitignore").write_text("*.sqlite3")  # no newline at the end
+    init(notes)
+    init(notes, "--force")
+    assert (notes / ".gitignore").read_text() == "*.sqlite3\n.perfci/\n"
+    assert "kept .gitignore: it ignores .perfci/ already" in capsys.readouterr().out
