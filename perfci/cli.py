@@ -232,7 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     comment.set_defaults(handler=cmd_comment)
 
-    project_init.register(sub)
+    project_init.setup_arguments(sub)
     for name in ("stress", "trends", "calibrate", "report-doc"):
         extra = sub.add_parser(name, help=f"see `perfci {name} --help`")
         _add_config_flags(extra)

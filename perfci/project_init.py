@@ -41,9 +41,9 @@ class Planned:
     exists: bool  # for pyproject.toml: whether it already has a [tool.perfci] section
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `perfci init` to the command line."""
-    parser = commands.add_parser(
+def setup_arguments(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `perfci init` to the command line (the shape of a perfci subcommand: setup_arguments + run)."""
+    parser = subparsers.add_parser(
         "init", help="write [tool.perfci], a first scenario and the workflows for a repository"
     )
     add_arguments(parser)
