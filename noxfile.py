@@ -126,6 +126,12 @@ def package(session: nox.Session) -> None:
         if missing or stray:
             session.error(f"the wheel lacks {missing} and holds {stray}: see [tool.setuptools] in pyproject.toml")
         session.log(f"{Path(wheel).name}: {len(names)} files, py.typed and templates present, no service or data")
+        # The installed tool, outside this checkout: what `pip install perfci` gives a user.
+        session.install(wheel)
+        with tempfile.TemporaryDirectory() as elsewhere:
+            session.chdir(elsewhere)
+            session.run("perfci", "--version")
+            session.run("perfci", "init", "--dry-run")
 
 
 @nox.session(python=PYTHON)
