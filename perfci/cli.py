@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from perfci import failures
+from perfci import __version__, failures, project_init
 from perfci.config import Config, find_project_root, load_config, parse_duration
 from perfci.errors import ExitCode, PerfCIError
 from perfci.redact import redact_text
@@ -172,6 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perfci", description="Performance-regression checks: boot, load, compare, report."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="the PR check: an A/B of the working tree against the merge-base with main")
@@ -231,6 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     comment.set_defaults(handler=cmd_comment)
 
+    project_init.setup_arguments(sub)
     for name in ("stress", "trends", "calibrate", "report-doc"):
         extra = sub.add_parser(name, help=f"see `perfci {name} --help`")
         _add_config_flags(extra)

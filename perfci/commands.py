@@ -212,7 +212,7 @@ def trends(config: Config, args: argparse.Namespace) -> int:
                 f"pick one of the folders in {config.baselines_dir} (each is a testbed id)",
             )
     if not homes:
-        raise DataError(f"no history in {config.baselines_dir}", "run `nox -s baseline` on main to start one")
+        raise DataError(f"no history in {config.baselines_dir}", "run `perfci baseline` on main to start one")
     for home in homes:
         name = home.name if home != config.baselines_dir else f"{home.name} (flat layout)"
         print(f"testbed {name}")

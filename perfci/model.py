@@ -302,7 +302,7 @@ class ScenarioComparison(Frozen):
     slos: list[SloResult]
     environment_differences: list[str] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list)  # unreliable trials, missed arrival rates
-    notes: list[str] = Field(default_factory=list)  # e.g. "no baseline for X; run nox -s baseline"
+    notes: list[str] = Field(default_factory=list)  # e.g. "no baseline for X; run perfci baseline"
     resources: dict[Arm, list[ResourcePeak]] = Field(default_factory=dict)
     database: dict[Arm, DatabaseCounters] = Field(default_factory=dict)
     # Sequential A/B: the planned looks (pairs at each), the share of alpha the look reached may spend, and

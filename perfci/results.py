@@ -118,5 +118,5 @@ def trial_dirs(run_dir: Path, scenario: str, arm: Arm) -> list[Path]:
 def latest_run(runs_dir: Path) -> Path:
     runs = sorted(p for p in runs_dir.glob("*") if (p / RUN_FILE).is_file())
     if not runs:
-        raise DataError(f"no perfci runs in {runs_dir}", "run `nox -s perf` (or `perfci run`) first")
+        raise DataError(f"no perfci runs in {runs_dir}", "run `perfci run` first")
     return runs[-1]

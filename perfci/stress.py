@@ -267,6 +267,6 @@ def read_stress(run_dir: Path, scenario: str) -> StressRun:
     try:
         return StressRun.model_validate_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{path} does not exist", "run `nox -s stress` first") from None
+        raise DataError(f"{path} does not exist", "run `perfci stress` first") from None
     except ValueError as exc:
         raise DataError(f"{path} is not a valid stress result: {exc}", "run the stress again") from None

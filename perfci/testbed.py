@@ -21,7 +21,7 @@ from perfci.model import NOT_RECORDED, Environment, Frozen
 _KERNEL = re.compile(r"(Linux|Darwin|Windows|FreeBSD)[ -]+(\d+)(?:\.(\d+))?")
 SLUG_CPU_CHARS = 24
 # What compares this tree with main on one machine: the PR check's own A/B against the merge-base.
-SAME_MACHINE_COMMAND = "nox -s perf"
+SAME_MACHINE_COMMAND = "perfci run"
 HASH_CHARS = 8
 
 

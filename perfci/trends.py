@@ -83,7 +83,7 @@ def read_history(path: Path) -> list[HistoryLine]:
     try:
         text = read_text_file(path, "history file", "restore it with `git checkout origin/main -- <file>`")
     except FileNotFoundError:
-        raise DataError(f"{path} does not exist", "run `nox -s baseline` on main to start a history") from None
+        raise DataError(f"{path} does not exist", "run `perfci baseline` on main to start a history") from None
     lines: list[HistoryLine] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
@@ -236,7 +236,7 @@ def load_trends(
     """A report per scenario with a history file in `history_dir` (or per named scenario)."""
     names = list(scenarios) if scenarios else sorted(p.stem for p in history_dir.glob("*.jsonl"))
     if not names:
-        raise DataError(f"no history in {history_dir}", "run `nox -s baseline` on main to start one")
+        raise DataError(f"no history in {history_dir}", "run `perfci baseline` on main to start one")
     return [
         trend_report(name, read_history(history_dir / f"{name}.jsonl"), max_pvalue=max_pvalue, min_change=min_change)
         for name in names

@@ -167,7 +167,7 @@ def _against(comparison: Comparison) -> str:
         return (
             f"{candidate} against the stored baseline of {code_text(base.label)}{when}, "
             f"{_plural(trials, 'trial')} per scenario. Unpaired (another machine or day): it can only see "
-            "changes larger than the minimum detectable effect below; `nox -s perf -- --ab <ref>` sees smaller ones."
+            "changes larger than the minimum detectable effect below; `perfci run --ab <ref>` sees smaller ones."
         )
     if comparison.not_comparable and base is not None:
         return (
@@ -177,7 +177,7 @@ def _against(comparison: Comparison) -> str:
         )
     return (
         f"{candidate}, profile {code_text(comparison.profile)}: no baseline to compare against, so absolute "
-        "figures and SLOs only. Run `nox -s baseline` on main to start comparing."
+        "figures and SLOs only. Run `perfci baseline` on main to start comparing."
     )
 
 
@@ -446,7 +446,7 @@ def _reproduce(comparison: Comparison) -> str:
             ref = base.commit[:12]
         elif base.ref and _SAFE_REF.match(base.ref):
             ref = base.ref
-    return f"nox -s perf -- --ab {ref or 'main'}"
+    return f"perfci run --ab {ref or 'main'}"
 
 
 def _links(comparison: Comparison) -> list[str]:

@@ -134,7 +134,7 @@ def render_terminal(comparison: Comparison, *, width: int = 140, color: bool = F
         console.print(
             Text(
                 f"stored baseline {one_line(comparison.base.label, 80)} not comparable: "
-                f"{one_line(comparison.not_comparable, 200)}; compare on this machine with `nox -s perf`"
+                f"{one_line(comparison.not_comparable, 200)}; compare on this machine with `perfci run`"
             )
         )
     if comparison.base is not None and comparison.mode != "none":

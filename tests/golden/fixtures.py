@@ -213,7 +213,7 @@ def no_baseline() -> Comparison:
             endpoint("GET /users/search", 14.0, 39.0, 0.0, "no_change", with_base=False),
         ],
         slos=[SloResult(endpoint="GET /users", metric="p95", limit=250, observed=21.0, ok=True)],
-        notes=["no baseline for search; run nox -s baseline on main"],
+        notes=["no baseline for search; run perfci baseline on main"],
         resources={"candidate": _resources()["candidate"]},
     )
     return _comparison("none", [scenario], base=None)

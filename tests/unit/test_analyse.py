@@ -281,7 +281,7 @@ def test_the_noise_floor_reports_spread_and_detectable_change() -> None:
 def test_without_a_baseline_only_absolute_figures_slos_and_a_note() -> None:
     slo = SloSpec(endpoint="GET /a", p95_ms=15.0)
     result = compare_scenario("search", None, arm(BASE), mode="none", settings=SETTINGS, slos=[slo])
-    assert result.notes == ["no baseline for search; run `nox -s baseline` on main"]
+    assert result.notes == ["no baseline for search; run `perfci baseline` on main"]
     (endpoint,) = result.endpoints
     assert endpoint.base_stats is None
     assert endpoint.metrics == []

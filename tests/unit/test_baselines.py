@@ -95,7 +95,7 @@ def test_writing_leaves_no_temporary_files_and_replaces_the_old_file(tmp_path: P
 
 def test_a_missing_baseline_is_none_with_a_note_for_the_caller(tmp_path: Path) -> None:
     assert baselines.load_baseline(tmp_path, "search") is None
-    assert baselines.missing_note("search") == "no baseline for search; run `nox -s baseline` on main"
+    assert baselines.missing_note("search") == "no baseline for search; run `perfci baseline` on main"
 
 
 @pytest.mark.parametrize(

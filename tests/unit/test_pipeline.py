@@ -166,7 +166,7 @@ def test_another_testbeds_baseline_is_shown_side_by_side_without_verdicts(config
     assert me.base_stats.p50 == pytest.approx(1.0, rel=0.05)
     assert me.candidate_stats.p50 == pytest.approx(2.0, rel=0.05)
     assert "not comparable" in scenario.notes[0]
-    assert "`nox -s perf`" in scenario.notes[0]
+    assert "`perfci run`" in scenario.notes[0]
     assert any("not comparable" in line for line in said)
     assert pipeline.exit_code_for(comparison) == ExitCode.OK
 

