@@ -40,5 +40,8 @@ def userservice_tables(workdir: str | Path = REPO / "service", scenarios: str | 
 
 def userservice_spec(**changes: Any) -> ProcessSpec:
     """The user service as this project's [tool.perfci.service.process] describes it, with `changes`."""
+    config = load_config(REPO / "pyproject.toml", environ={})
+    # `env` adds to the configured environment (its JWT secret, which PostgreSQL runs need) or overrides it.
     values: dict[str, Any] = {"seed_users": 0, "boot_timeout_s": 60.0, **changes}
-    return process_spec(load_config(REPO / "pyproject.toml", environ={}), REPO, **values)
+    values["env"] = {**config.service.env, **changes.get("env", {})}
+    return process_spec(config, REPO, **values)

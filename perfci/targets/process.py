@@ -62,8 +62,15 @@ class ProcessSpec:
                 f"service.process.serve is not set ({self.declared_in})",
                 'set serve = "... --host {host} --port {port}" to the command that starts the service',
             )
+        python = interpreter(self.python, self.workdir)
+        if self.python and not (Path(python).is_file() and os.access(python, os.X_OK)):
+            raise ConfigError(
+                f"service.process.python: {python} is not an executable file ({self.declared_in})",
+                "give the service's interpreter relative to workdir (e.g. .venv/bin/python) or absolute; "
+                '"" runs the one running perfci',
+            )
         env = service_environment(self, "")
-        for key in ("prepare", "seed", "serve"):
+        for key in ("serve", "prepare", "seed"):
             if getattr(self, key).strip():
                 check_executable(
                     self.words(key, 0, "")[0], self.workdir, env, f"service.process.{key}", self.declared_in

@@ -23,8 +23,7 @@ FAST_HASH = {"USERSVC_HASH_TIME_COST": "1", "USERSVC_HASH_MEMORY_KIB": "8192"}
 
 
 def _boot(workdir: Path, database_url: str | None) -> Iterator[Target]:
-    secret = {"USERSVC_JWT_SECRET": "perfci-integration-tests-not-a-secret-0123456789"}
-    spec = userservice_spec(database_url=database_url, env={**FAST_HASH, **secret}, seed_users=LOAD_SEED_USERS)
+    spec = userservice_spec(database_url=database_url, env=FAST_HASH, seed_users=LOAD_SEED_USERS)
     with process_target(spec, workdir) as target:
         yield target
 

@@ -27,7 +27,7 @@ SERVICE_DIR = REPO / "service"
 # Cheap hashing keeps seeding and logins fast; the service's own tests cover the real cost.
 FAST_HASH = {"USERSVC_HASH_TIME_COST": "1", "USERSVC_HASH_MEMORY_KIB": "8192"}
 SEED_PASSWORD = "perfci-seed-password"
-NOT_HEALTHY = r"not healthy at http://127\.0\.0\.1:\d+/readyz after 0\.05 s"
+NOT_HEALTHY = r"not ready at http://127\.0\.0\.1:\d+ after 0\.05 s: service\.readiness_path never gave GET /readyz"
 
 
 def _postgres_url() -> str:
@@ -78,7 +78,7 @@ def test_sqlite_boot_serves_seeded_users_and_teardown_stops_it(tmp_path: Path) -
         assert _pid_alive(pid)
     assert not _pid_alive(pid)
     assert _refuses_connections(target.base_url)
-    assert (tmp_path / "userservice.sqlite3").is_file()
+    assert (tmp_path / "service.sqlite3").is_file()
     log = tmp_path / "service.log"
     assert target.log_paths == (log,)
     assert "serve" in log.read_text()  # kept after teardown
