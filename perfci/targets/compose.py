@@ -63,6 +63,9 @@ class ComposeSpec:
     """How to boot one compose target ([tool.perfci.service.compose])."""
 
     compose_file: Path  # the arm's checkout's, so that its build contexts are the arm's code
+    # Where relative PERFCI_COMPOSE_OVERRIDES are found: the current checkout's compose folder, so that a
+    # base older than an override file still gets it. None: the compose file's own folder.
+    overrides_dir: Path | None = None
     service: str = "app"  # the measured service
     port: int = 8000  # its port inside the container
     database_service: str = ""  # PostgreSQL; "" = none managed by perfci
@@ -103,10 +106,12 @@ def compose_file_args(files: Sequence[Path]) -> list[str]:
     return [arg for path in files for arg in ("-f", str(path.resolve()))]
 
 
-def compose_files(compose_file: Path, env: Mapping[str, str]) -> list[Path]:
-    """The configured compose file, then those PERFCI_COMPOSE_OVERRIDES names (relative to its folder)."""
+def compose_files(compose_file: Path, env: Mapping[str, str], overrides_dir: Path | None = None) -> list[Path]:
+    """The configured compose file, then those PERFCI_COMPOSE_OVERRIDES names (relative to `overrides_dir`,
+    by default the compose file's folder)."""
+    folder = overrides_dir or compose_file.parent
     overrides = [Path(p.strip()).expanduser() for p in env.get(OVERRIDES_ENV, "").split(":") if p.strip()]
-    files = [compose_file, *(p if p.is_absolute() else compose_file.parent / p for p in overrides)]
+    files = [compose_file, *(p if p.is_absolute() else folder / p for p in overrides)]
     for path in files[1:]:
         if not path.is_file():
             raise ConfigError(
@@ -297,7 +302,7 @@ class ComposeService:
         project = f"perfci-{secrets.token_hex(5)}"
         log_path = workdir / "compose.log"
         document = resolved_compose_file(
-            cli_or_fail(), compose_files(spec.compose_file, env), project, self.env, log_path
+            cli_or_fail(), compose_files(spec.compose_file, env, spec.overrides_dir), project, self.env, log_path
         )
         self.has_build = "build" in service_table(document, spec.service, "service.compose.service", spec.declared_in)
         self.credentials = ("", "", "")

@@ -110,6 +110,7 @@ def _compose_spec(config: Config, request: BootRequest) -> ComposeSpec:
     arm_file = request.checkout / compose.file
     return ComposeSpec(
         compose_file=arm_file if arm_file.is_file() else config.project_root / compose.file,
+        overrides_dir=(config.project_root / compose.file).parent,
         service=compose.service,
         port=compose.port,
         database_service=compose.database_service,
