@@ -12,8 +12,9 @@ from perfci.errors import ConfigError
 
 CHECK_TIMEOUT_S = 60.0
 
+MARKER = "perfci-scenario-check: "  # tells a result line from whatever a scenario prints at import
 # Run in a fresh interpreter, as Locust would import the file: its folder first on the path (for helpers
-# beside it), gevent's patching in place. Prints one JSON line per failing file.
+# beside it), gevent's patching in place. Prints one marked JSON line per failing file.
 _CHECK = """
 import json, runpy, sys, traceback
 from pathlib import Path
@@ -24,7 +25,7 @@ for path in sys.argv[1:]:
     except BaseException as exc:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
         line = frames[-1].lineno if frames else None
-        print(json.dumps({"file": path, "line": line, "error": f"{type(exc).__name__}: {exc}"}))
+        print(MARKER + json.dumps({"file": path, "line": line, "error": f"{type(exc).__name__}: {exc}"}))
     finally:
         sys.path.pop(0)
 """
@@ -46,7 +47,7 @@ def check_scenarios(config: Config) -> None:
             )
     try:
         result = subprocess.run(
-            [sys.executable, "-c", _CHECK, *files.values()],
+            [sys.executable, "-c", f"MARKER = {MARKER!r}\n{_CHECK}", *files.values()],
             capture_output=True, text=True, timeout=CHECK_TIMEOUT_S, check=False, cwd=config.project_root,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
@@ -55,12 +56,18 @@ def check_scenarios(config: Config) -> None:
             "a scenario must not do work at import time; move it into the users' tasks or on_start",
         ) from None
     for row in result.stdout.splitlines():
-        if not row.startswith("{"):
+        if not row.startswith(MARKER):
             continue  # something the scenario printed
-        failure = json.loads(row)
+        failure = json.loads(row.removeprefix(MARKER))
         name = next(n for n, path in files.items() if path == failure["file"])
         where = f"{failure['file']}, line {failure['line']}" if failure["line"] else failure["file"]
         raise ConfigError(
             f"scenario {name!r} fails at import ({where}): {failure['error']}",
             f"fix the file named by file in [tool.perfci.scenarios.{name}] of {config.config_file}",
+        )
+    if result.returncode != 0:  # the interpreter itself died (a crash in an extension, a kill)
+        last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        raise ConfigError(
+            f"importing the scenario files {', '.join(files.values())} failed: {last}",
+            "run `python -c 'import runpy; runpy.run_path(\"FILE\")'` on each to see which one",
         )
