@@ -107,7 +107,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _run_once(spec: ProcessSpec, key: str, env: Mapping[str, str], log_path: Path, database_url: str) -> None:
     """Run the `prepare` or `seed` command to its end; its output goes to the service log."""
     command = spec.words(key, 0, database_url)
-    what = f"service.process.{key} ({' '.join(command)})"
+    what = f"seeding {spec.seed_users} users" if key == "seed" else "preparing the database"
     with log_path.open("ab") as log:
         log.write(f"$ {' '.join(command)}\n".encode())
         log.flush()
@@ -121,13 +121,14 @@ def _run_once(spec: ProcessSpec, key: str, env: Mapping[str, str], log_path: Pat
             raise boot_failure(
                 f"{what} took longer than {spec.boot_timeout_s:g} s",
                 log_path,
-                "raise service.boot_timeout_s if it is just slow, or seed fewer users (service.seed_users)",
+                f"raise boot_timeout_s in [tool.perfci.service] if it is just slow, or seed fewer users; the "
+                f"command is service.process.{key}",
             ) from None
     if result.returncode != 0:
         raise boot_failure(
             f"{what} failed (exit code {result.returncode})",
             log_path,
-            f"the command failed before the service started; its output is in the log ({spec.declared_in})",
+            f"service.process.{key} failed before the service started; its output is in the log ({spec.declared_in})",
         )
 
 

@@ -375,30 +375,32 @@ def test_an_ab_run_builds_both_arms_with_the_extra_ca_from_outside_the_checkout(
 
 # An ordinary compose file as a team might have one: the service under another name and port, a database
 # service with its own credentials, a third service, fixed host ports and a container name.
-ORDINARY_COMPOSE = """\
-services:
-  backend:
+BUILD_THE_USER_SERVICE = """\
     build:
       context: {service_dir}
       network: ${{PERFCI_BUILD_NETWORK:-default}}
       args:
         BASE_IMAGE: ${{PERFCI_PYTHON_IMAGE:-python:3.11-slim}}
         EXTRA_CA_CERTS: ${{PERFCI_EXTRA_CA_CERTS:-}}
-    command: ["userservice", "serve", "--host", "0.0.0.0", "--port", "9000"]
+"""
+ORDINARY_COMPOSE = """\
+services:
+  backend:
+{build}    command: ["userservice", "serve", "--host", "0.0.0.0", "--port", "9000"]
     environment:
       USERSVC_DATABASE_URL: postgresql://notes:notes-pw@postgres:5432/notes
       USERSVC_JWT_SECRET: ordinary-compose-file-not-a-secret-0123456789
     ports: ["9000:9000"]
     depends_on: [postgres]
   postgres:
-    image: ${{PERFCI_POSTGRES_IMAGE:-postgres:16}}
+    image: ${PERFCI_POSTGRES_IMAGE:-postgres:16}
     environment:
       POSTGRES_USER: notes
       POSTGRES_PASSWORD: notes-pw
       POSTGRES_DB: notes
     ports: ["5432:5432"]
   proxy:
-    image: ${{PERFCI_PYTHON_IMAGE:-python:3.11-slim}}
+    image: ${PERFCI_PYTHON_IMAGE:-python:3.11-slim}
     container_name: notes-proxy
     command: ["python3", "-m", "http.server", "8081"]
     ports: ["8081:8081"]
@@ -408,7 +410,8 @@ services:
 def test_an_ordinary_compose_file_with_fixed_ports_is_measured_on_perfcis_own_ports(tmp_path: Path) -> None:
     compose_file = tmp_path / "app" / "docker-compose.yml"
     compose_file.parent.mkdir()
-    compose_file.write_text(ORDINARY_COMPOSE.format(service_dir=REPO / "service"), encoding="utf-8")
+    build = BUILD_THE_USER_SERVICE.format(service_dir=REPO / "service")
+    compose_file.write_text(ORDINARY_COMPOSE.replace("{build}", build), encoding="utf-8")
     spec = _spec(compose_file=compose_file, service="backend", port=9000, database_service="postgres", seed_users=2)
     with compose_service(spec, tmp_path / "run") as service:
         target = service.target
@@ -423,3 +426,32 @@ def test_an_ordinary_compose_file_with_fixed_ports_is_measured_on_perfcis_own_po
         again = service.restart()  # a fresh clone of the seeded template, as with the project's own file
         assert httpx.post(f"{again.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
     assert _existing(target.containers) == []
+
+
+# No database service: the service keeps its own (SQLite inside its container); perfci seeds it once.
+NO_DATABASE_COMPOSE = """\
+services:
+  api:
+{build}    command: ["userservice", "serve", "--host", "0.0.0.0", "--port", "8000"]
+    environment:
+      USERSVC_DATABASE_URL: sqlite+aiosqlite:////tmp/users.sqlite3
+    ports: ["8000:8000"]
+"""
+
+
+def test_a_compose_file_without_a_database_service_is_seeded_once_in_the_running_service(tmp_path: Path) -> None:
+    compose_file = tmp_path / "compose.yaml"
+    build = BUILD_THE_USER_SERVICE.format(service_dir=REPO / "service")
+    compose_file.write_text(NO_DATABASE_COMPOSE.replace("{build}", build), encoding="utf-8")
+    spec = _spec(compose_file=compose_file, service="api", database_service="", database_env="", seed_users=2)
+    with compose_service(spec, tmp_path / "run") as service:
+        target = service.target
+        assert target is not None
+        assert target.database_url is None  # nothing perfci could read counters from
+        assert "no database" in target.description
+        seeded = {"email": "seed-000001@perfci.test", "password": "perfci-seed-password"}
+        assert httpx.post(f"{target.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
+        again = service.restart()  # the same container again: its data stays
+        assert httpx.post(f"{again.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
+    assert _existing(target.containers) == []
+    assert "exec -T api userservice seed --count 2" in (tmp_path / "run" / "compose.log").read_text()
