@@ -86,7 +86,8 @@ def place(document: Mapping[str, Any], placement: Placement) -> dict[str, Any]:
             table["ports"] = [f"127.0.0.1:{placement.host_port}:{placement.port}"]
             if "build" in table:
                 table["image"] = placement.image_tag  # one image per arm: the arms never share one
-            table["environment"] = {**environment(table), **placement.env}
+            # Compose interpolates the file it runs: a `$` of perfci's values must reach the service as it is.
+            table["environment"] = {**environment(table), **{k: v.replace("$", "$$") for k, v in placement.env.items()}}
         elif name == placement.database_service:
             table["ports"] = [f"127.0.0.1:{placement.database_host_port}:{POSTGRES_PORT}"]
     result["services"] = services

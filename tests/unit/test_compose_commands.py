@@ -193,11 +193,11 @@ ORDINARY = {
 
 
 def test_an_ordinary_compose_file_gets_perfcis_ports_image_and_environment() -> None:
-    placement = Placement("backend", 8080, 41001, "db", 41002, "perfci-service:base-1", {"DB_URL": "x", "K": "v"})
+    placement = Placement("backend", 8080, 41001, "db", 41002, "perfci-service:base-1", {"DB_URL": "x", "K": "a$b"})
     placed = place(ORDINARY, placement)["services"]
     assert placed["backend"]["ports"] == ["127.0.0.1:41001:8080"]  # the fixed 8080:8080 is gone
     assert placed["backend"]["image"] == "perfci-service:base-1"  # built here: one image per arm
-    assert placed["backend"]["environment"] == {"DB_URL": "x", "K": "v"}
+    assert placed["backend"]["environment"] == {"DB_URL": "x", "K": "a$$b"}  # compose reads $$ as one $
     assert placed["db"]["ports"] == ["127.0.0.1:41002:5432"]
     assert placed["db"]["image"] == "postgres:16"  # pulled images stay
     assert "ports" not in placed["proxy"]  # two arms would fight over port 80
