@@ -22,7 +22,7 @@ from perfci.targets.compose import (
     state_command,
 )
 from perfci.targets.compose_file import Placement, database_credentials, database_url_of, place
-from perfci.targets.select import image_tag
+from perfci.targets.select import image_tag, resolve_kind
 
 REPO = Path(__file__).resolve().parents[2]
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -222,3 +222,9 @@ def test_a_compose_setting_that_matches_nothing_in_the_file_is_a_usage_error(cal
     with pytest.raises(ConfigError, match=needle) as caught:
         call()  # type: ignore[operator]
     assert caught.value.hint
+
+
+def test_auto_means_process_when_no_compose_file_is_configured() -> None:
+    # Asked before any engine: a project without [tool.perfci.service.compose] never builds containers.
+    assert resolve_kind("auto", compose_configured=False) == "process"
+    assert resolve_kind("compose", compose_configured=False) == "compose"  # asked for: its own error later
