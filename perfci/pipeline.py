@@ -143,7 +143,7 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
             # The service died, the load generator died or the service never came up: nothing measured from
             # then on says anything about the change. The run ends with a comparison that says so, for the
             # terminal, the comment and the report; the trials measured until then stay on disk.
-            failed = failed_comparison(config, error, candidate_commit)
+            failed = failed_comparison(config, error, candidate_commit, options.candidate_label)
             if "\n" in error.message:  # a boot error's log excerpt: for the terminal, not the PR comment
                 say(redact_text(error.message.split("\n", 1)[1]))
             write_model(run_dir / COMPARISON_FILE, failed)
@@ -569,13 +569,17 @@ def _one_trial(
     return info, measured_window(samples, config.profile.warmup_s, config.duration_for(scenario))
 
 
-def failed_comparison(config: Config, error: PerfCIError, candidate_commit: str | None) -> Comparison:
+def failed_comparison(
+    config: Config, error: PerfCIError, candidate_commit: str | None, candidate_label: str | None = None
+) -> Comparison:
     """A comparison without scenarios that carries the failure: no verdict, exit 3."""
     return Comparison(
         created_at=datetime.now(UTC),
         mode="none",
         base=None,
-        candidate=ArmInfo(label=f"working tree@{(candidate_commit or 'unknown')[:7]}", commit=candidate_commit),
+        candidate=ArmInfo(
+            label=candidate_label or f"working tree@{(candidate_commit or 'unknown')[:7]}", commit=candidate_commit
+        ),
         profile=config.profile_name,
         alpha=config.statistics.alpha,
         power=config.statistics.power,

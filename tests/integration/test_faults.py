@@ -330,6 +330,8 @@ def test_a_url_that_refuses_connections_fails_within_seconds(tmp_path: Path) -> 
     assert time.monotonic() - started < 30  # it waited the 90-s boot timeout before
     # The failed run says why on disk, in the comparison and the comment's text.
     assert_no_verdict(only_run_dir(tmp_path / "runs"), "boot", "nothing listens at", result.stdout)
+    comparison = json.loads((only_run_dir(tmp_path / "runs") / "comparison.json").read_text(encoding="utf-8"))
+    assert comparison["candidate"]["label"] == url  # the service it tried to measure, not this checkout
 
 
 def assert_no_verdict(run_dir: Path, kind: str, words: str, stdout: str, summary: Path | None = None) -> None:
