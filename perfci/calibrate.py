@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from perfci import analyse
+from perfci.adapters import userservice
 from perfci.calibration_estimate import clopper_pearson
 from perfci.config import Config
 from perfci.errors import ConfigError, ExitCode
@@ -27,7 +28,7 @@ PROBE_SCENARIO = "journeys"
 @dataclass(frozen=True)
 class Case:
     name: str
-    knobs: dict[str, str]  # USERSVC_* settings of the candidate arm
+    knobs: dict[str, str]  # the service's regression knobs for the candidate arm (adapters/userservice.py)
     expect_metric: str | None  # the metric that should flag PROBE_ENDPOINT; None for A/A
 
 
@@ -47,20 +48,17 @@ def cases(base_p50_ms: float, base_p95_ms: float) -> list[Case]:
     """Injected regressions sized from the A/A arm's own latency of the probe endpoint."""
 
     def delay(ms: float, fraction: float = 1.0) -> dict[str, str]:
-        suffix = "" if fraction >= 1 else f"@{fraction:g}"
-        return {"USERSVC_KNOB_DELAY": f"{PROBE_ENDPOINT}={ms:.2f}{suffix}"}
+        return userservice.delay(PROBE_ENDPOINT, ms, fraction)
 
     def burn(ms: float, fraction: float = 1.0) -> dict[str, str]:
-        # CPU time, in whole microseconds: work that competes for the cores, unlike a wait.
-        suffix = "" if fraction >= 1 else f"@{fraction:g}"
-        return {"USERSVC_KNOB_BURN": f"{PROBE_ENDPOINT}={max(1.0, ms * 1000):.0f}us{suffix}"}
+        return userservice.burn(PROBE_ENDPOINT, ms, fraction)
 
     return [
         Case("+5 % latency", delay(0.05 * base_p50_ms), "p50"),
         Case("+10 % latency", delay(0.10 * base_p50_ms), "p50"),
         Case("+25 % latency", delay(0.25 * base_p50_ms), "p50"),
         Case("tail only (10 % of requests)", delay(max(base_p95_ms, 1.0), 0.10), "p95"),
-        Case("1 % errors", {"USERSVC_KNOB_ERRORS": f"{PROBE_ENDPOINT}=0.01"}, "error_rate"),
+        Case("1 % errors", userservice.errors(PROBE_ENDPOINT, 0.01), "error_rate"),
         Case("+5 % CPU burn", burn(0.05 * base_p50_ms), "p50"),
         Case("+10 % CPU burn", burn(0.10 * base_p50_ms), "p50"),
         Case("CPU burn tail (10 % of requests)", burn(max(base_p95_ms, 1.0), 0.10), "p95"),

@@ -49,6 +49,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--arrival-rate", type=float, help="open-model scenarios: requests per second")
     group.add_argument("--workers", type=int, help="Locust worker processes (0 = one local process)")
     group.add_argument("--url", help="target 'url': the running service's address")
+    group.add_argument("--base-url", help="target 'url' A/B: the running base service (with --candidate-url)")
+    group.add_argument("--candidate-url", help="target 'url' A/B: the running candidate service")
     group.add_argument("--database-url", help="process target: PostgreSQL URL instead of SQLite")
     group.add_argument("--seed-users", type=int, help="users created before load")
     group.add_argument("--runs-dir", help="where run directories go")
@@ -60,12 +62,14 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     overrides: dict[str, Any] = {
         "profile": args.profile,
         "target": args.target,
-        "scenarios": args.scenarios,
+        "default_scenarios": args.scenarios,
         "workers": args.workers,
         "runs_dir": args.runs_dir,
         "baselines_dir": args.baselines_dir,
         "service.url": args.url,
-        "service.database_url": args.database_url,
+        "service.process.database_url": args.database_url,
+        "service.base_url": args.base_url,
+        "service.candidate_url": args.candidate_url,
         "service.seed_users": args.seed_users,
         "profile.duration_s": args.duration,
         "profile.warmup_s": args.warmup,
@@ -74,7 +78,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         "profile.users": args.users,
         "profile.arrival_rate": args.arrival_rate,
     }
-    if args.url and not args.target:
+    if (args.url or args.base_url or args.candidate_url) and not args.target:
         overrides["target"] = "url"
     return load_config(config_file, environ=environ, overrides=overrides)
 
@@ -89,8 +93,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from perfci import pipeline
     from perfci.commands import finish_run
 
-    ab_ref, base_label = args.ab, None
-    if not ab_ref and not args.against_baseline:
+    ab_ref, base_label, candidate_label = args.ab, None, None
+    if config.target == "url":
+        from perfci.targets.url import url_run_arms
+
+        ab_ref, base_label, candidate_label = url_run_arms(
+            config.service, wants_ab=bool(args.ab) or not args.against_baseline
+        )
+    elif not ab_ref and not args.against_baseline:
         # The default is what the PR check runs: an A/B on this machine against the merge-base with main.
         from perfci.gitrefs import default_base
 
@@ -101,6 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         label=args.label or (f"ab-{args.ab}" if args.ab else "ab" if ab_ref else config.profile_name),
         ab_ref=ab_ref,
         base_label=base_label,
+        candidate_label=candidate_label,
         base_env=dict(args.base_env or []),
         candidate_env=dict(args.candidate_env or []),
         order_seed=args.order_seed,

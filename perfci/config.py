@@ -15,17 +15,24 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from perfci.config_tables import (
+    MAX_TRIAL_S,
+    MAX_USERS,
+    MAX_WORKERS,
+    ComposeSettings,
+    ProcessSettings,
+    ScenarioSettings,
+    ServiceSettings,
+)
 from perfci.errors import ConfigError
 from perfci.failures import read_text_file
 from perfci.model import Frozen, SloSpec, StatsSettings
 
-TargetChoice = Literal["auto", "compose", "process", "url"]
-KNOWN_SCENARIOS = ("journeys", "auth", "sessions", "search", "open", "stress")
+__all__ = ["ComposeSettings", "Config", "ProcessSettings", "ScenarioSettings", "ServiceSettings", "load_config"]
 
-MAX_USERS = 5000  # per arm: far past what one Locust process drives
-MAX_TRIAL_S = 24 * 3600.0
+TargetChoice = Literal["auto", "compose", "process", "url"]
+
 MAX_RATE = 100_000.0
-MAX_WORKERS = 64
 MAX_MIN_EFFECT = 10.0  # a relative change of 1000 %
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -68,21 +75,8 @@ class Profile(Frozen):
     ab_schedule: Literal["interleaved", "concurrent"] = "interleaved"
 
 
-class ServiceSettings(Frozen):
-    compose_file: str = "service/compose.yaml"
-    service_dir: str = "service"
-    url: str = ""
-    database_url: str = ""
-    # The scenarios log in as seeded accounts: with none, every login fails and the errors would be
-    # judged as the change's regressions.
-    seed_users: int = Field(default=2000, ge=1, le=1_000_000)
-    boot_timeout_s: float = Field(default=90, gt=0, le=MAX_TRIAL_S)
-    workers: int = Field(default=1, ge=1, le=MAX_WORKERS)  # uvicorn workers of the service
-    env: dict[str, str] = Field(default_factory=dict)
-
-
 class StressSettings(Frozen):
-    scenarios: list[str] = Field(default_factory=lambda: ["journeys", "auth"])
+    scenarios: list[str] = Field(default_factory=list)  # empty: the run's default scenarios
     max_duration_s: float = Field(default=600, gt=0)
     step_s: float = Field(default=10, gt=0)
     start_users: int = Field(default=4, ge=1)
@@ -90,12 +84,34 @@ class StressSettings(Frozen):
     error_threshold: float = Field(default=0.01, ge=0, le=1)
 
 
+# The profiles this project measured its choices with (docs/statistics.md); a config's own profiles replace
+# or add to them, so a fresh [tool.perfci] can run `--profile smoke` with nothing else written.
+BUILTIN_PROFILES: dict[str, Profile] = {
+    "pr": Profile(
+        trials=16, duration_s=6, warmup_s=2, users=8, spawn_rate=50, fresh_service=True, ab_schedule="concurrent"
+    ),
+    "full": Profile(trials=8, duration_s=30, warmup_s=5, users=32, spawn_rate=50),
+    "smoke": Profile(trials=1, duration_s=4, warmup_s=1, users=4, spawn_rate=20),
+}
+
+# Keys that once existed: naming one is a usage error that says where its value lives now, never a
+# silently ignored setting.
+MOVED_KEYS: dict[str, str] = {
+    "scenarios": "default_scenarios (the list of scenarios a run measures); scenario files are "
+    "[tool.perfci.scenarios.NAME] tables with file = ...",
+    "scenario_users": "users in [tool.perfci.scenarios.NAME]",
+    "service.compose_file": "file in [tool.perfci.service.compose]",
+    "service.service_dir": "workdir in [tool.perfci.service.process]",
+    "service.database_url": "database_url in [tool.perfci.service.process]",
+}
+
+
 class FileConfig(Frozen):
     """The shape of [tool.perfci]; unknown keys are rejected so a typo never silently does nothing."""
 
     target: TargetChoice = "auto"
     profile: str = "pr"
-    scenarios: list[str] = Field(default_factory=lambda: ["journeys", "auth", "sessions", "search"])
+    default_scenarios: list[str] | None = None  # None: every scenario defined, in the order written
     runs_dir: str = ".perfci/runs"
     baselines_dir: str = "baselines"
     workers: int = Field(default=0, ge=0, le=MAX_WORKERS)  # Locust worker processes; 0 = a single local process
@@ -103,23 +119,11 @@ class FileConfig(Frozen):
     # /dev/cpu_dma_latency, and goes on without it.
     hold_cpus_awake: bool = True
     service: ServiceSettings = Field(default_factory=ServiceSettings)
-    statistics: StatsSettings = Field(default_factory=StatsSettings)
+    scenarios: dict[str, ScenarioSettings] = Field(default_factory=dict)
+    statistics: StatsSettings = Field(default_factory=StatsSettings)  # alpha 0.01 unless set
     profiles: dict[str, Profile] = Field(default_factory=dict)
-    # scenario -> users, where a scenario's load must differ from the profile's (an auth storm saturates
-    # the service's password hashing at far fewer users than reads need)
-    scenario_users: dict[str, int] = Field(default_factory=dict)
     slo: list[SloSpec] = Field(default_factory=list)
     stress: StressSettings = Field(default_factory=StressSettings)
-
-    @field_validator("scenario_users")
-    @classmethod
-    def _users_per_scenario(cls, value: dict[str, int]) -> dict[str, int]:
-        for scenario, users in value.items():
-            if scenario not in KNOWN_SCENARIOS:
-                raise ValueError(f"unknown scenario {scenario!r}; known: {list(KNOWN_SCENARIOS)}")
-            if not 1 <= users <= MAX_USERS:
-                raise ValueError(f"{scenario} = {users}: users must be between 1 and {MAX_USERS}")
-        return value
 
     @field_validator("statistics")
     @classmethod
@@ -133,16 +137,13 @@ class FileConfig(Frozen):
                 raise ValueError(f"min_effect.{metric} = {effect}: must be above 0 and below {MAX_MIN_EFFECT:g}")
         return value
 
-    @field_validator("scenarios")
+    @field_validator("default_scenarios")
     @classmethod
-    def _known_scenarios(cls, value: list[str]) -> list[str]:
-        unknown = [s for s in value if s not in KNOWN_SCENARIOS]
-        if unknown:
-            raise ValueError(f"unknown scenario(s) {unknown}; known: {list(KNOWN_SCENARIOS)}")
-        if not value:
+    def _some_scenario(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
             # A run of no scenario measures nothing and would pass the gate.
-            raise ValueError(f"no scenario to run; choose from {list(KNOWN_SCENARIOS)}")
-        return list(dict.fromkeys(value))  # `--scenario x --scenario x` runs x once
+            raise ValueError("no scenario to run; name at least one [tool.perfci.scenarios.NAME]")
+        return None if value is None else list(dict.fromkeys(value))  # `--scenario x --scenario x` runs x once
 
 
 class Config(Frozen):
@@ -154,7 +155,8 @@ class Config(Frozen):
     profile_name: str
     profile: Profile
     profiles: dict[str, Profile]
-    scenarios: list[str]
+    scenarios: list[str]  # the scenarios this run measures, in order
+    scenario_settings: dict[str, ScenarioSettings] = Field(default_factory=dict)  # every defined scenario
     runs_dir: Path
     baselines_dir: Path
     workers: int
@@ -162,7 +164,6 @@ class Config(Frozen):
     service: ServiceSettings
     statistics: StatsSettings
     slos: list[SloSpec]
-    scenario_users: dict[str, int] = Field(default_factory=dict)
     stress: StressSettings
     # Where the scenario list came from: a run narrowed on the command line or by PERFCI_SCENARIOS rightly
     # misses the endpoints of the other scenarios, so an SLO matching none of its endpoints is no slip.
@@ -172,23 +173,39 @@ class Config(Frozen):
     def scenarios_narrowed(self) -> bool:
         return self.scenarios_origin in {"the command line", "environment variable PERFCI_SCENARIOS"}
 
+    def _scenario(self, scenario: str) -> ScenarioSettings:
+        try:
+            return self.scenario_settings[scenario]
+        except KeyError:
+            raise ConfigError(
+                f"unknown scenario {scenario!r} in {self.config_file}; defined: {sorted(self.scenario_settings)}",
+                f'add [tool.perfci.scenarios.{scenario}] with file = "path/to/locustfile.py"',
+            ) from None
+
     def users_for(self, scenario: str) -> int:
-        return self.scenario_users.get(scenario, self.profile.users)
+        return self._scenario(scenario).users or self.profile.users
+
+    def duration_for(self, scenario: str) -> float:
+        """The measured window of one trial of `scenario`: the profile's, scaled by the scenario's weight."""
+        return self.profile.duration_s * self._scenario(scenario).weight
+
+    def is_open_model(self, scenario: str) -> bool:
+        return self._scenario(scenario).model == "open"
 
     def scenario_file(self, scenario: str) -> Path:
-        return self.project_root / "scenarios" / f"{scenario}.py"
+        return self.project_root / self._scenario(scenario).file
 
 
 # Environment variables that override the file; each maps to a dotted key of [tool.perfci].
 ENV_OVERRIDES: dict[str, str] = {
     "PERFCI_TARGET": "target",
     "PERFCI_PROFILE": "profile",
-    "PERFCI_SCENARIOS": "scenarios",
+    "PERFCI_SCENARIOS": "default_scenarios",
     "PERFCI_WORKERS": "workers",
     "PERFCI_RUNS_DIR": "runs_dir",
     "PERFCI_BASELINES_DIR": "baselines_dir",
     "PERFCI_URL": "service.url",
-    "PERFCI_DATABASE_URL": "service.database_url",
+    "PERFCI_DATABASE_URL": "service.process.database_url",
     "PERFCI_SEED_USERS": "service.seed_users",
     "PERFCI_BOOT_TIMEOUT": "service.boot_timeout_s",
 }
@@ -227,9 +244,80 @@ def _apply_environment(table: dict[str, Any], origin: dict[str, str], environ: M
     for variable, dotted in ENV_OVERRIDES.items():
         if variable in environ:
             raw = environ[variable]
-            value: Any = [s.strip() for s in raw.split(",") if s.strip()] if dotted == "scenarios" else raw
+            value: Any = [s.strip() for s in raw.split(",") if s.strip()] if dotted == "default_scenarios" else raw
             _set_dotted(table, dotted, value)
             origin[dotted.split(".")[0]] = f"environment variable {variable}"
+
+
+def _reject_moved_keys(table: Mapping[str, Any], config_file: Path) -> None:
+    for dotted, now in MOVED_KEYS.items():
+        *parents, leaf = dotted.split(".")
+        holder: Any = table
+        for key in parents:
+            holder = holder.get(key, {}) if isinstance(holder, Mapping) else {}
+        if not isinstance(holder, Mapping) or leaf not in holder:
+            continue
+        if dotted == "scenarios" and not isinstance(holder[leaf], list):
+            continue  # the tables of scenarios, as they should be
+        raise ConfigError(
+            f"{dotted} in [tool.perfci] of {config_file} is no longer a setting",
+            f"its value now goes in {now} (docs/configuration.md)",
+        )
+
+
+def _read_table(config_file: Path) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(
+            read_text_file(config_file, "pyproject.toml", "pass --config PATH to a pyproject.toml (UTF-8 TOML)")
+        )
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {config_file} does not exist", "pass --config PATH to a pyproject.toml"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_file} is not valid TOML: {exc}", "fix the syntax at that line") from None
+    return dict(document.get("tool", {}).get("perfci", {}))
+
+
+def _chosen_scenarios(parsed: FileConfig, where: str) -> list[str]:
+    """The scenarios a run measures, each the name of a [tool.perfci.scenarios.NAME] table.
+
+    Whether their files exist and import is checked when a run starts (perfci/scenario_check.py).
+    """
+    chosen = parsed.default_scenarios if parsed.default_scenarios is not None else list(parsed.scenarios)
+    unknown = [name for name in chosen if name not in parsed.scenarios]
+    if unknown:
+        raise ConfigError(
+            f"unknown scenario(s) {unknown} (from {where}); defined: {list(parsed.scenarios) or 'none'}",
+            f'add [tool.perfci.scenarios.{unknown[0]}] with file = "path/to/locustfile.py", or fix the name',
+        )
+    return chosen
+
+
+def _check_service(parsed: FileConfig, config_file: Path) -> None:
+    urls = {"service.url": parsed.service.url, "service.base_url": parsed.service.base_url,
+            "service.candidate_url": parsed.service.candidate_url}  # fmt: skip
+    for key, url in urls.items():
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{key} {url!r} ({config_file} or the command line) is not an http(s) address",
+                "give the address the way a browser takes it, e.g. http://127.0.0.1:8765",
+            )
+    if parsed.target == "url" and not (parsed.service.url or parsed.service.candidate_url):
+        raise ConfigError(
+            "target 'url' needs the service's address, but service.url is empty",
+            "pass --url http://127.0.0.1:PORT, set PERFCI_URL, or set url in [tool.perfci.service]",
+        )
+    if parsed.target == "process" and not parsed.service.process.serve.strip():
+        raise ConfigError(
+            f"target 'process' needs service.process.serve in {config_file}",
+            'set serve = "... --host {host} --port {port}" in [tool.perfci.service.process] (docs/configuration.md)',
+        )
+    if parsed.target == "compose" and not parsed.service.compose.file:
+        raise ConfigError(
+            f"target 'compose' needs service.compose.file in {config_file}",
+            "set file in [tool.perfci.service.compose] to your compose file (docs/containers.md)",
+        )
 
 
 def load_config(
@@ -243,18 +331,8 @@ def load_config(
     `overrides` also accepts profile fields (`profile.duration_s`, ...) that patch the chosen profile.
     """
     environ = os.environ if environ is None else environ
-    try:
-        document = tomllib.loads(
-            read_text_file(config_file, "pyproject.toml", "pass --config PATH to a pyproject.toml (UTF-8 TOML)")
-        )
-    except FileNotFoundError:
-        raise ConfigError(
-            f"configuration file {config_file} does not exist", "pass --config PATH to a pyproject.toml"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{config_file} is not valid TOML: {exc}", "fix the syntax at that line") from None
-
-    table: dict[str, Any] = dict(document.get("tool", {}).get("perfci", {}))
+    table = _read_table(config_file)
+    _reject_moved_keys(table, config_file)
     origin = dict.fromkeys(table, f"[tool.perfci] in {config_file}")
     _apply_environment(table, origin, environ)
     profile_patch: dict[str, Any] = {}
@@ -275,16 +353,17 @@ def load_config(
         where = origin.get(key.split(".")[0], f"[tool.perfci] in {config_file}")
         raise ConfigError(
             f"bad value for {key} ({where}): {first['msg']}",
-            f"fix {key} in {where}; see the comments of [tool.perfci] in the project's pyproject.toml",
+            f"fix {key} in {where}; every key is described in docs/configuration.md",
         ) from None
 
-    if parsed.profile not in parsed.profiles:
-        known = ", ".join(sorted(parsed.profiles)) or "none defined"
+    profiles = {**BUILTIN_PROFILES, **parsed.profiles}
+    if parsed.profile not in profiles:
         raise ConfigError(
-            f"unknown profile {parsed.profile!r} (from {origin.get('profile', config_file)}); known: {known}",
+            f"unknown profile {parsed.profile!r} (from {origin.get('profile', config_file)}); "
+            f"known: {', '.join(sorted(profiles))}",
             "choose one with --profile or define [tool.perfci.profiles.<name>]",
         )
-    profile = parsed.profiles[parsed.profile]
+    profile = profiles[parsed.profile]
     if profile_patch:
         try:
             profile = Profile.model_validate({**profile.model_dump(), **profile_patch})
@@ -295,26 +374,19 @@ def load_config(
                 f"bad value for profile.{key} (the command line): {first['msg']}",
                 "durations look like 20s, 2m or 500ms" if key.endswith("_s") else f"check the value given for {key}",
             ) from None
-    if parsed.target == "url" and not parsed.service.url:
-        raise ConfigError(
-            "target 'url' needs the service's address, but service.url is empty",
-            "pass --url http://127.0.0.1:PORT or set PERFCI_URL",
-        )
-    if parsed.service.url and not parsed.service.url.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"service.url {parsed.service.url!r} ({origin.get('service', config_file)}) is not an http(s) address",
-            "pass the address the way a browser takes it, e.g. --url http://127.0.0.1:8765",
-        )
+    _check_service(parsed, config_file)
 
     root = config_file.resolve().parent
+    scenarios_from = origin.get("default_scenarios", origin.get("scenarios", f"[tool.perfci] in {config_file}"))
     return Config(
         project_root=root,
         config_file=config_file.resolve(),
         target=parsed.target,
         profile_name=parsed.profile,
         profile=profile,
-        profiles=parsed.profiles,
-        scenarios=parsed.scenarios,
+        profiles=profiles,
+        scenarios=_chosen_scenarios(parsed, scenarios_from),
+        scenario_settings=parsed.scenarios,
         runs_dir=root / parsed.runs_dir,
         baselines_dir=root / parsed.baselines_dir,
         workers=parsed.workers,
@@ -323,6 +395,5 @@ def load_config(
         statistics=parsed.statistics,
         slos=parsed.slo,
         stress=parsed.stress,
-        scenario_users=parsed.scenario_users,
-        scenarios_origin=origin.get("scenarios", ""),
+        scenarios_origin=origin.get("default_scenarios", ""),
     )

@@ -57,12 +57,12 @@ from perfci.results import (
     trial_dirs,
     write_model,
 )
+from perfci.scenario_check import check_scenarios
 from perfci.summarise import histogram, measured_window
 from perfci.targets.base import Target
 from perfci.targets.select import BootedService, BootRequest, boot_service
 
 Say = Callable[[str], None]
-OPEN_MODEL_SCENARIO = "open"  # offered a fixed arrival rate (profile.arrival_rate) instead of closed-loop users
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ class RunOptions:
     label: str = "run"
     ab_ref: str | None = None  # same-machine A/B against this git ref
     base_label: str | None = None  # how reports name the base arm (default: "<ab_ref>@<commit>")
+    candidate_label: str | None = None  # how reports name the candidate (default: "working tree@<commit>")
     base_env: Mapping[str, str] = field(default_factory=dict)  # service env for the base arm only
     candidate_env: Mapping[str, str] = field(default_factory=dict)
     order_seed: int | None = None  # seeds the random arm order of each block of two pairs
@@ -124,21 +125,25 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
         # A corrupt or newer-schema baseline is a usage error: say so before minutes of load, not after.
         # Every testbed's file is checked, since which one applies is known only once the target is up.
         baselines.check_baselines(config.baselines_dir, config.scenarios)
+    check_scenarios(config)  # a broken scenario file is exit 2 before any boot, not a failed run
     run_dir = new_run_dir(config.runs_dir, options.label)
     say(f"perfci: run directory {run_dir}")
-    candidate_commit = gitrefs.head_commit(config.project_root)
-    base_commit = gitrefs.resolve(config.project_root, options.ab_ref) if options.ab_ref else None
+    # A url target measures whatever runs at its addresses: no commit of this checkout names that code.
+    from_git = config.target != "url"
+    candidate_commit = gitrefs.head_commit(config.project_root) if from_git else None
+    base_commit = gitrefs.resolve(config.project_root, options.ab_ref) if options.ab_ref and from_git else None
     with ExitStack() as stack:
-        base_dir = (
-            stack.enter_context(gitrefs.worktree(config.project_root, options.ab_ref)) if options.ab_ref else None
-        )
+        if options.ab_ref and from_git:
+            base_dir: Path | None = stack.enter_context(gitrefs.worktree(config.project_root, options.ab_ref))
+        else:
+            base_dir = config.project_root if options.ab_ref else None
         try:
             measured = measure(config, options, run_dir, base_dir, say)
         except (TargetExitedError, LoadError, BootError) as error:
             # The service died, the load generator died or the service never came up: nothing measured from
             # then on says anything about the change. The run ends with a comparison that says so, for the
             # terminal, the comment and the report; the trials measured until then stay on disk.
-            failed = failed_comparison(config, error, candidate_commit)
+            failed = failed_comparison(config, error, candidate_commit, options.candidate_label)
             if "\n" in error.message:  # a boot error's log excerpt: for the terminal, not the PR comment
                 say(redact_text(error.message.split("\n", 1)[1]))
             write_model(run_dir / COMPARISON_FILE, failed)
@@ -308,7 +313,7 @@ def runs_concurrently(config: Config, scenario: str) -> bool:
     Open-model scenarios interleave whatever the schedule: two arms offered their arrival rate at the same
     time would load the machine twice over and could miss the rate for a reason neither arm has.
     """
-    return config.profile.ab_schedule == "concurrent" and scenario != OPEN_MODEL_SCENARIO
+    return config.profile.ab_schedule == "concurrent" and not config.is_open_model(scenario)
 
 
 def _concurrent_pair(
@@ -509,7 +514,7 @@ def compare(
         mode=mode,
         base=base_info,
         candidate=ArmInfo(
-            label=f"working tree@{(candidate_commit or 'unknown')[:7]}",
+            label=options.candidate_label or f"working tree@{(candidate_commit or 'unknown')[:7]}",
             commit=candidate_commit,
             environment=measured.environment,
         ),
@@ -546,10 +551,10 @@ def _one_trial(
         users=config.users_for(scenario),
         spawn_rate=config.profile.spawn_rate,
         warmup_s=config.profile.warmup_s,
-        duration_s=config.profile.duration_s,
+        duration_s=config.duration_for(scenario),
         stop_timeout_s=config.profile.stop_timeout_s,
         workers=config.workers,
-        target_rps=config.profile.arrival_rate if scenario == OPEN_MODEL_SCENARIO else None,
+        target_rps=config.profile.arrival_rate if config.is_open_model(scenario) else None,
         extra_env={"PERFCI_SEED_USERS": str(target.seed_users)},
     )
     directory = trial_dir(run_dir, scenario, arm, index)
@@ -561,16 +566,20 @@ def _one_trial(
             f"{scenario} {arm} trial {index + 1} recorded no requests",
             f"look at {directory / 'locust.log'}; the scenario may be failing before its first request",
         )
-    return info, measured_window(samples, config.profile.warmup_s, config.profile.duration_s)
+    return info, measured_window(samples, config.profile.warmup_s, config.duration_for(scenario))
 
 
-def failed_comparison(config: Config, error: PerfCIError, candidate_commit: str | None) -> Comparison:
+def failed_comparison(
+    config: Config, error: PerfCIError, candidate_commit: str | None, candidate_label: str | None = None
+) -> Comparison:
     """A comparison without scenarios that carries the failure: no verdict, exit 3."""
     return Comparison(
         created_at=datetime.now(UTC),
         mode="none",
         base=None,
-        candidate=ArmInfo(label=f"working tree@{(candidate_commit or 'unknown')[:7]}", commit=candidate_commit),
+        candidate=ArmInfo(
+            label=candidate_label or f"working tree@{(candidate_commit or 'unknown')[:7]}", commit=candidate_commit
+        ),
         profile=config.profile_name,
         alpha=config.statistics.alpha,
         power=config.statistics.power,

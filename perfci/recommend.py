@@ -14,6 +14,7 @@ from typing import Literal
 
 import pandas as pd
 
+from perfci.adapters import userservice
 from perfci.breaking_point import BreakingPoint, resource_kind
 from perfci.model import Comparison, DatabaseCounters, EndpointStats, Frozen, QueryStat, TrialInfo
 
@@ -40,7 +41,7 @@ class Evidence:
     samples: pd.DataFrame | None = None  # raw samples of those trials (SAMPLE_COLUMNS), start_s per trial
     resources: pd.DataFrame | None = None  # resource samples (t_s, source, cpu_percent, rss_mb)
     stress: Sequence[BreakingPoint] = ()
-    service_env: Mapping[str, str] = field(default_factory=dict)  # the service's USERSVC_* settings
+    service_env: Mapping[str, str] = field(default_factory=dict)  # [tool.perfci.service] env
     service_cpu_capacity: float = 100.0  # percent: 100 per service worker process
 
 
@@ -82,8 +83,7 @@ def password_hash_dominates_login(evidence: Evidence) -> Finding | None:
     service_cpu = max(
         (v for s, v in _cpu_means(evidence.resources).items() if resource_kind(s) == "service"), default=None
     )
-    time_cost = evidence.service_env.get("USERSVC_HASH_TIME_COST", "?")
-    memory = evidence.service_env.get("USERSVC_HASH_MEMORY_KIB", "?")
+    time_cost, memory = userservice.password_hash_settings(evidence.service_env)
     cpu_text = f"; service CPU {service_cpu:.0f} % on average" if service_cpu is not None else ""
     return Finding(
         rule="password_hash_dominates_login",

@@ -539,7 +539,7 @@ def gather_inputs(
 
 def stressed_scenarios(config: Config) -> list[str]:
     """The configured stress scenarios that this run also measures (`--scenario` narrows both)."""
-    return [s for s in config.stress.scenarios if s in config.scenarios]
+    return [s for s in config.stress.scenarios or config.scenarios if s in config.scenarios]
 
 
 def write_performance_report(

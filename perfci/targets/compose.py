@@ -1,8 +1,9 @@
-"""The service and PostgreSQL as containers, through `docker compose` (v2) or `docker-compose` (v1).
+"""The service and its PostgreSQL as containers, through `docker compose` (v2) or `docker-compose` (v1).
 
 One compose project per arm lives for the whole run. Its image is built once, PostgreSQL starts once and
-holds a seeded template database; a fresh service for a trial costs an app container restart and a
+holds a seeded template database; a fresh service for a trial costs a container restart and a
 `CREATE DATABASE ... TEMPLATE` (well under a second for a seeded test database), not a new stack.
+The compose file is the project's own (perfci/targets/compose_file.py says what perfci changes in it).
 """
 
 from __future__ import annotations
@@ -17,18 +18,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import psycopg
+import yaml
 from psycopg import sql
 
 from perfci.errors import BootError, ConfigError
 from perfci.targets.base import Target
-from perfci.targets.health import boot_failure, free_port, wait_until_ready
+from perfci.targets.commands import command_words
+from perfci.targets.compose_file import (
+    Placement,
+    database_credentials,
+    database_url_of,
+    place,
+    service_table,
+    with_database_name,
+)
+from perfci.targets.health import Readiness, boot_failure, free_port, not_ready_hint, wait_until_ready
 
 HOST = "127.0.0.1"
-SERVICE = "app"  # service names in service/compose.yaml
-DATABASE = "db"
-DB_USER_PASSWORD_DB = ("perfci", "perfci", "perfci")
 TEMPLATE_DATABASE = "perfci_template"  # seeded once per arm; never connected to while trials run
 TRIAL_DATABASE = "perfci_trial"  # the app's database: recreated from the template before each start
 DOWN_TIMEOUT_S = 120.0
@@ -36,11 +46,12 @@ STATE_CHECK_INTERVAL_S = 1.0  # `docker inspect` while the app boots: a process 
 # A PEM bundle trusted while the service image is built (TLS-inspecting proxies). Read from this host, not
 # from the checkout, so that every arm of an A/B (a base worktree has no untracked files) gets it.
 EXTRA_CA_ENV = "PERFCI_EXTRA_CA"
-EXTRA_CA_BUILD_ARG_ENV = "PERFCI_EXTRA_CA_CERTS"  # what compose.yaml passes on as the EXTRA_CA_CERTS build arg
+EXTRA_CA_BUILD_ARG_ENV = "PERFCI_EXTRA_CA_CERTS"  # its text, for a compose file to pass on as a build arg
+WORKERS_ENV = "PERFCI_SERVICE_WORKERS"  # service.workers, for a compose file that wants it
+RESOLVED_FILE = "compose.perfci.yaml"  # the file perfci runs, in the arm's work directory
 # Compose files applied after the configured one (`:`-separated, relative to its folder), e.g.
 # compose.gha-cache.yaml for a CI layer cache.
 OVERRIDES_ENV = "PERFCI_COMPOSE_OVERRIDES"
-CONTAINER_ROLES = {SERVICE: "service", DATABASE: "database"}
 
 # Two arms boot in parallel, but their builds take turns: the second then finds the first's layers
 # (the dependencies, mostly) in the cache instead of installing them a second time at the same moment.
@@ -49,17 +60,26 @@ _BUILD_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class ComposeSpec:
-    """How to boot one compose target."""
+    """How to boot one compose target ([tool.perfci.service.compose])."""
 
-    compose_file: Path  # always the current checkout's: an older base may predate it
-    service_dir: Path  # the build context: the checkout's `service/` (A/B: the base's worktree)
-    image_tag: str = "perfci-userservice:local"  # one per arm, so the arms never share an image
-    env: Mapping[str, str] = field(default_factory=dict)  # USERSVC_* overrides for the service
+    compose_file: Path  # the arm's checkout's, so that its build contexts are the arm's code
+    # Where relative PERFCI_COMPOSE_OVERRIDES are found: the current checkout's compose folder, so that a
+    # base older than an override file still gets it. None: the compose file's own folder.
+    overrides_dir: Path | None = None
+    service: str = "app"  # the measured service
+    port: int = 8000  # its port inside the container
+    database_service: str = ""  # PostgreSQL; "" = none managed by perfci
+    seed: str = ""  # run in the measured service's container against the template database
+    database_env: str = ""  # the variable that tells the service which database to use
+    readiness: Readiness = field(default_factory=Readiness)
+    image_tag: str = "perfci-service:local"  # one per arm, so the arms never share an image
+    env: Mapping[str, str] = field(default_factory=dict)  # [tool.perfci.service] env for the measured service
     compose_env: Mapping[str, str] = field(default_factory=dict)  # PERFCI_* for compose (base images...)
     seed_users: int = 0
     boot_timeout_s: float = 90.0
     build_timeout_s: float = 1200.0  # a first build installs the service's dependencies
     workers: int = 1
+    declared_in: str = "[tool.perfci.service.compose]"  # where the settings come from, for messages
 
 
 @cache
@@ -76,9 +96,9 @@ def compose_command() -> tuple[str, ...] | None:
 
 
 def build_args(cli: Sequence[str]) -> list[str]:
-    """`build` arguments for the app image: v1's classic builder leaves a failed step's container behind
-    unless told otherwise; v2 (BuildKit) has no such option."""
-    return ["build", *(["--force-rm"] if tuple(cli) == ("docker-compose",) else []), SERVICE]
+    """`build` arguments for the stack's images: v1's classic builder leaves a failed step's container
+    behind unless told otherwise; v2 (BuildKit) has no such option."""
+    return ["build", *(["--force-rm"] if tuple(cli) == ("docker-compose",) else [])]
 
 
 def compose_file_args(files: Sequence[Path]) -> list[str]:
@@ -86,10 +106,12 @@ def compose_file_args(files: Sequence[Path]) -> list[str]:
     return [arg for path in files for arg in ("-f", str(path.resolve()))]
 
 
-def compose_files(compose_file: Path, env: Mapping[str, str]) -> list[Path]:
-    """The configured compose file, then those PERFCI_COMPOSE_OVERRIDES names (relative to its folder)."""
+def compose_files(compose_file: Path, env: Mapping[str, str], overrides_dir: Path | None = None) -> list[Path]:
+    """The configured compose file, then those PERFCI_COMPOSE_OVERRIDES names (relative to `overrides_dir`,
+    by default the compose file's folder)."""
+    folder = overrides_dir or compose_file.parent
     overrides = [Path(p.strip()).expanduser() for p in env.get(OVERRIDES_ENV, "").split(":") if p.strip()]
-    files = [compose_file, *(p if p.is_absolute() else compose_file.parent / p for p in overrides)]
+    files = [compose_file, *(p if p.is_absolute() else folder / p for p in overrides)]
     for path in files[1:]:
         if not path.is_file():
             raise ConfigError(
@@ -110,8 +132,7 @@ def extra_ca_certs(env: Mapping[str, str]) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"{EXTRA_CA_ENV}={path_text} cannot be read: {exc.__class__.__name__}",
-            "point it at a PEM file of CA certificates (scripts/setup-docker.sh writes .perfci/extra-ca.pem), "
-            "or unset it",
+            "point it at a PEM file of CA certificates (docs/containers.md), or unset it",
         ) from None
     if "-----BEGIN CERTIFICATE-----" not in text:
         raise ConfigError(
@@ -121,28 +142,36 @@ def extra_ca_certs(env: Mapping[str, str]) -> str:
     return text
 
 
-def _write_service_env(env: Mapping[str, str], path: Path) -> None:
-    for key, value in env.items():
-        if "\n" in value or "\n" in key or "=" in key:
-            raise BootError(
-                f"service setting {key!r} cannot pass to a container (newline or '=' in it)",
-                "remove the newline or '=' from the value in [tool.perfci.service] env",
-            )
-    path.write_text("".join(f"{key}={value}\n" for key, value in env.items()), encoding="utf-8")
+def resolved_compose_file(
+    cli: Sequence[str], files: Sequence[Path], project: str, env: Mapping[str, str], log_path: Path
+) -> dict[str, Any]:
+    """The compose files merged and interpolated by compose itself (`config`), as a mapping."""
+    text = _logged(
+        [*cli, *compose_file_args(files), "-p", project, "config"], env, log_path, 60,
+        "reading the compose file", "compose could not read the file; its message is in the log",
+    )  # fmt: skip
+    document = yaml.safe_load(text)
+    if not isinstance(document, dict) or not isinstance(document.get("services"), dict):
+        raise ConfigError(f"{files[0]} defines no services", "service.compose.file must name a compose file")
+    return document
+
+
+def cli_or_fail() -> tuple[str, ...]:
+    cli = compose_command()
+    if cli is None:
+        raise BootError(
+            "no compose CLI: neither `docker compose` nor `docker-compose` answers",
+            "install Docker Compose (docs/containers.md), or use --target process",
+        )
+    return cli
 
 
 class _Compose:
     """One compose project: every call logged to the work directory, every failure a BootError."""
 
     def __init__(self, compose_files: Sequence[Path], workdir: Path, env: Mapping[str, str], project: str) -> None:
-        cli = compose_command()
-        if cli is None:
-            raise BootError(
-                "no compose CLI: neither `docker compose` nor `docker-compose` answers",
-                "run scripts/setup-docker.sh, install Docker Compose, or use --target process",
-            )
-        self.cli = cli
-        self.base = [*cli, *compose_file_args(compose_files), "-p", project]
+        self.cli = cli_or_fail()
+        self.base = [*self.cli, *compose_file_args(compose_files), "-p", project]
         self.env = dict(env)
         self.log_path = workdir / "compose.log"
 
@@ -268,24 +297,29 @@ class ComposeService:
         self.db_port = free_port(HOST)
         while self.db_port == self.service_port:
             self.db_port = free_port(HOST)
-        env_file = workdir / "service.env"
-        _write_service_env(spec.env, env_file)
         env = {**os.environ, **spec.compose_env}
-        self.env = {
-            **env,
-            EXTRA_CA_BUILD_ARG_ENV: extra_ca_certs(env),
-            "PERFCI_SERVICE_IMAGE": spec.image_tag,
-            "PERFCI_SERVICE_CONTEXT": str(spec.service_dir.resolve()),
-            "PERFCI_SERVICE_PORT": str(self.service_port),
-            "PERFCI_DB_PORT": str(self.db_port),
-            "PERFCI_DATABASE_NAME": TRIAL_DATABASE,
-            "PERFCI_SERVICE_ENV_FILE": str(env_file.resolve()),
-            "PERFCI_SERVICE_WORKERS": str(spec.workers),
-            "PERFCI_JWT_SECRET": secrets.token_hex(32),
-        }
-        files = compose_files(spec.compose_file, env)
-        self.compose = _Compose(files, workdir, self.env, f"perfci-{secrets.token_hex(5)}")
+        self.env = {**env, EXTRA_CA_BUILD_ARG_ENV: extra_ca_certs(env), WORKERS_ENV: str(spec.workers)}
+        project = f"perfci-{secrets.token_hex(5)}"
+        log_path = workdir / "compose.log"
+        document = resolved_compose_file(
+            cli_or_fail(), compose_files(spec.compose_file, env, spec.overrides_dir), project, self.env, log_path
+        )
+        self.has_build = "build" in service_table(document, spec.service, "service.compose.service", spec.declared_in)
+        self.credentials = ("", "", "")
+        self.app_database_url = ""
+        placed_env = dict(spec.env)
+        if spec.database_service:
+            self.credentials = database_credentials(document, spec.database_service, spec.declared_in)
+            self.app_database_url = database_url_of(document, spec.service, spec.database_env, spec.declared_in)
+            placed_env[spec.database_env] = with_database_name(self.app_database_url, TRIAL_DATABASE)
+        placement = Placement(
+            spec.service, spec.port, self.service_port, spec.database_service, self.db_port, spec.image_tag, placed_env
+        )
+        resolved = workdir / RESOLVED_FILE
+        resolved.write_text(yaml.safe_dump(place(document, placement), sort_keys=False), encoding="utf-8")
+        self.compose = _Compose([resolved], workdir, self.env, project)
         self.base_url = f"http://{HOST}:{self.service_port}"
+        self.roles = {spec.service: "service", spec.database_service: "database"}
         self.app_id = ""
         self.exit_watch = ExitWatch(lambda: _container_state(self.app_id, self.env))
         self.target: Target | None = None
@@ -294,38 +328,52 @@ class ComposeService:
     # -- the run's life cycle -----------------------------------------------------------------------------
 
     def start(self) -> Target:
-        """Build the image, start PostgreSQL, seed the template, start the app on a clone; the ready target."""
+        """Build, start PostgreSQL, seed the template, start the stack on a clone; the ready target."""
         spec = self.spec
         with _BUILD_LOCK:
             self.compose.run(
-                build_args(self.compose.cli), spec.build_timeout_s, f"building the service image {spec.image_tag}",
+                build_args(self.compose.cli), spec.build_timeout_s, f"building the images ({spec.image_tag})",
                 "the build output is in the log; behind a TLS-intercepting proxy set PERFCI_EXTRA_CA to the proxy's "
-                "CA bundle (scripts/setup-docker.sh does)",
+                "CA bundle (docs/containers.md)",
             )  # fmt: skip
         self._up = True  # from here on something may be running: close() takes it down
-        self.compose.run(
-            ["up", "-d", "--no-build", DATABASE], spec.boot_timeout_s + 60, "starting PostgreSQL",
-            "the containers' output is in containers.log beside this log; raise boot_timeout_s if slow",
-        )  # fmt: skip
-        self._wait_for_database()
-        self._admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DATABASE)))
-        if spec.seed_users:
+        if spec.database_service:
             self.compose.run(
-                ["run", "--rm", "--no-deps", "-T", SERVICE, "userservice", "seed", "--count", str(spec.seed_users)],
-                spec.boot_timeout_s, f"seeding {spec.seed_users} users",
-                "raise boot_timeout_s if it is just slow; the seed command's output is in the log",
-                env={"PERFCI_DATABASE_NAME": TEMPLATE_DATABASE},
+                ["up", "-d", "--no-build", spec.database_service], spec.boot_timeout_s + 60, "starting PostgreSQL",
+                "the containers' output is in containers.log beside this log; raise boot_timeout_s if slow",
             )  # fmt: skip
-        self._fresh_database()
+            self._wait_for_database()
+            self._admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DATABASE)))
+            self._seed()
+            self._fresh_database()
         self.compose.run(
-            ["up", "-d", "--no-build", SERVICE], spec.boot_timeout_s + 60, "starting the service container",
+            ["up", "-d", "--no-build"], spec.boot_timeout_s + 60, "starting the containers",
             "the containers' output is in containers.log beside this log; raise boot_timeout_s if slow",
         )  # fmt: skip
-        (self.app_id,) = self.compose.run(["ps", "-q", SERVICE], 30, "finding the service container", "").split()
+        (self.app_id,) = self.compose.run(["ps", "-q", spec.service], 30, "finding the service container", "").split()
         self._wait_for_app()
+        if not spec.database_service:
+            self._seed()  # no database perfci manages: seeded once, in the running service
         ids = self.compose.run(["ps", "-q"], 30, "listing the containers", "").split()
         self.target = self._target(ids)
         return self.target
+
+    def _seed(self) -> None:
+        spec = self.spec
+        if not spec.seed.strip() or not spec.seed_users:
+            return
+        values = {"seed_users": str(spec.seed_users), "workers": str(spec.workers)}
+        command = command_words(spec.seed, values, "service.compose.seed", spec.declared_in)
+        hint = "the seed command's output is in the log; raise boot_timeout_s if it is just slow"
+        what = f"seeding {spec.seed_users} users (service.compose.seed)"
+        if spec.database_service:
+            template_url = with_database_name(self.app_database_url, TEMPLATE_DATABASE)
+            self.compose.run(
+                ["run", "--rm", "--no-deps", "-T", "-e", f"{spec.database_env}={template_url}", spec.service,
+                 *command], spec.boot_timeout_s, what, hint,
+            )  # fmt: skip
+        else:
+            self.compose.run(["exec", "-T", spec.service, *command], spec.boot_timeout_s, what, hint)
 
     def restart(self) -> Target:
         """A new service process on a new clone of the seeded database; PostgreSQL and the container stay."""
@@ -338,7 +386,8 @@ class ComposeService:
         except BootError:
             if _container_state(self.app_id, self.env)[0] not in ("exited", "dead"):
                 raise  # a service that died during the trial needs no killing; anything else is a failure
-        self._fresh_database()
+        if self.spec.database_service:
+            self._fresh_database()
         _logged(["docker", "start", self.app_id], self.env, self.compose.log_path, 60,
                 "starting the service container again", hint)  # fmt: skip
         self.exit_watch.reset()
@@ -351,9 +400,9 @@ class ComposeService:
 
     # -- helpers ------------------------------------------------------------------------------------------
 
-    def _admin_url(self, database: str = DB_USER_PASSWORD_DB[2]) -> str:
-        user, password, _ = DB_USER_PASSWORD_DB
-        return f"postgresql://{user}:{password}@{HOST}:{self.db_port}/{database}"
+    def _admin_url(self, database: str = "") -> str:
+        user, password, default_database = self.credentials
+        return f"postgresql://{quote(user)}:{quote(password)}@{HOST}:{self.db_port}/{database or default_database}"
 
     def _admin(self, *statements: sql.Composed) -> None:
         try:
@@ -403,7 +452,7 @@ class ComposeService:
             checked[0] = time.monotonic()
             return _container_state(self.app_id, self.env)[0] not in ("exited", "dead")
 
-        if wait_until_ready(self.base_url, self.spec.boot_timeout_s, alive):
+        if wait_until_ready(self.base_url, self.spec.boot_timeout_s, alive, self.spec.readiness):
             return
         containers_log = self.workdir / "containers.log"
         self.compose.save_logs(containers_log)
@@ -412,30 +461,32 @@ class ComposeService:
             raise boot_failure(
                 f"the service container exited with code {code} while starting",
                 containers_log,
-                "its output says why; a bad USERSVC_* value in [tool.perfci.service] env is a common cause",
+                "its output says why; a bad value in [tool.perfci.service.env] is a common cause",
             )
         raise boot_failure(
-            f"service not healthy at {self.base_url}/readyz after {self.spec.boot_timeout_s:g} s",
+            f"service not ready at {self.base_url} after {self.spec.boot_timeout_s:g} s: "
+            f"service.readiness_path never gave {self.spec.readiness.describe()}",
             containers_log,
-            f"raise boot_timeout_s if it is just slow; compose's own output is in {self.compose.log_path}",
+            f"{not_ready_hint(self.spec.readiness)}; compose's own output is in {self.compose.log_path}",
         )
 
     def _target(self, ids: Sequence[str]) -> Target:
         found = _inspect(ids, self.env)
         # The monitor names a container by its role, so that a report groups by role, not by container.
-        roles = {cid: CONTAINER_ROLES.get(service, service) for cid, (service, _) in zip(ids, found, strict=True)}
-        user, password, _ = DB_USER_PASSWORD_DB
+        roles = {cid: self.roles.get(service, service) for cid, (service, _) in zip(ids, found, strict=True)}
         cli_name = "docker compose v2" if self.compose.cli == ("docker", "compose") else "docker-compose v1"
+        image = self.spec.image_tag if self.has_build else "its image"
+        database = "PostgreSQL" if self.spec.database_service else "no database"
         return Target(
             kind="compose",
             base_url=self.base_url,
             log_paths=(self.compose.log_path, self.workdir / "containers.log"),
             containers=tuple(ids),
             container_roles=roles,
-            database_url=f"postgresql://{user}:{password}@{HOST}:{self.db_port}/{TRIAL_DATABASE}",
+            database_url=self._admin_url(TRIAL_DATABASE) if self.spec.database_service else None,
             image_ids=dict(found),
             seed_users=self.spec.seed_users,
-            description=f"compose ({cli_name}, {self.spec.image_tag}, PostgreSQL)",
+            description=f"compose ({cli_name}, {image}, {database})",
             # A container that dies mid-trial is a dead service, as for the process target: exit 3.
             exit_code=self.exit_watch,
         )
@@ -454,7 +505,7 @@ def compose_service(spec: ComposeSpec, workdir: Path) -> Iterator[ComposeService
 
 @contextmanager
 def compose_target(spec: ComposeSpec, workdir: Path) -> Iterator[Target]:
-    """Build, start with free host ports, wait for `/readyz`, seed; yield; keep logs and `down -v` always."""
+    """Build, start with free host ports, seed, wait for readiness; yield; keep logs and `down -v` always."""
     with compose_service(spec, workdir) as service:
         assert service.target is not None
         yield service.target

@@ -5,13 +5,13 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from perfci.errors import BootError
 
-READY_PATH = "/readyz"
 TAIL_LINES = 20
 
 
@@ -51,16 +51,44 @@ def port_is_free(host: str, port: int) -> bool:
         return True
 
 
-def wait_until_ready(base_url: str, timeout_s: float, still_starting: Callable[[], bool] = lambda: True) -> bool:
-    """Poll `/readyz` until it answers 200 (True), the timeout passes or `still_starting` says stop (False)."""
+@dataclass(frozen=True)
+class Readiness:
+    """What a ready service answers: GET `path` gives `status` ([tool.perfci.service] readiness_*)."""
+
+    path: str = "/readyz"
+    status: int = 200
+
+    def describe(self) -> str:
+        return f"GET {self.path} answering {self.status}"
+
+
+DEFAULT_READINESS = Readiness()
+
+
+def wait_until_ready(
+    base_url: str,
+    timeout_s: float,
+    still_starting: Callable[[], bool] = lambda: True,
+    readiness: Readiness = DEFAULT_READINESS,
+) -> bool:
+    """Poll the readiness path until it answers its status (True), the timeout passes or `still_starting`
+    says stop (False)."""
     deadline = time.monotonic() + timeout_s
     with httpx.Client(timeout=2.0) as client:
         while True:
             try:
-                if client.get(base_url + READY_PATH).status_code == 200:
+                if client.get(base_url + readiness.path).status_code == readiness.status:
                     return True
             except httpx.HTTPError:
                 pass  # not listening yet: the normal state of a booting service
             if not still_starting() or time.monotonic() >= deadline:
                 return False
             time.sleep(0.1)
+
+
+def not_ready_hint(readiness: Readiness) -> str:
+    """What to do about a service that never answered its readiness check."""
+    return (
+        f"check service.readiness_path ({readiness.path}) and readiness_status ({readiness.status}) in "
+        "[tool.perfci.service]; raise boot_timeout_s if the service is just slow"
+    )

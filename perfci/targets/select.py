@@ -8,7 +8,7 @@ import shlex
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from perfci.config import Config, TargetChoice
@@ -16,11 +16,12 @@ from perfci.errors import ConfigError
 from perfci.model import Arm
 from perfci.targets.base import Target, TargetKind
 from perfci.targets.compose import ComposeSpec, compose_command, compose_service
+from perfci.targets.health import Readiness
 from perfci.targets.process import ProcessSpec, process_target
 from perfci.targets.url import url_target
 
 ENGINE_TIMEOUT_S = 5.0
-# Written by scripts/setup-docker.sh: the local base images on a machine without a registry.
+# Local settings for compose (e.g. base images on a machine without a registry; docs/containers.md).
 DOCKER_ENV_FILE = Path(".perfci/docker.env")
 
 
@@ -31,7 +32,7 @@ class BootRequest:
     arm: Arm
     checkout: Path  # the project root of the code to boot (A/B: the base's worktree)
     workdir: Path
-    extra_env: Mapping[str, str] = field(default_factory=dict)  # USERSVC_* on top of the configured env
+    extra_env: Mapping[str, str] = field(default_factory=dict)  # on top of the configured service env
     sqlite_template: Path | None = None  # process target on SQLite: reuse this seeded database (see ProcessSpec)
 
 
@@ -47,11 +48,17 @@ def engine_available(timeout_s: float = ENGINE_TIMEOUT_S) -> bool:
     return result.returncode == 0 and bool(result.stdout.strip())
 
 
-def resolve_kind(choice: TargetChoice) -> TargetKind:
-    """`auto` -> compose when an engine answers and a compose CLI exists, else process."""
+def resolve_kind(choice: TargetChoice, compose_configured: bool = True) -> TargetKind:
+    """`auto` -> compose when a compose file is configured, an engine answers and a compose CLI exists;
+    else process."""
     if choice != "auto":
         return choice
-    return "compose" if engine_available() and compose_command() is not None else "process"
+    usable = compose_configured and engine_available() and compose_command() is not None
+    return "compose" if usable else "process"
+
+
+def target_kind(config: Config) -> TargetKind:
+    return resolve_kind(config.target, bool(config.service.compose.file))
 
 
 def docker_env(project_root: Path) -> dict[str, str]:
@@ -68,7 +75,7 @@ def docker_env(project_root: Path) -> dict[str, str]:
         if len(words) != 1 or "=" not in words[0]:
             raise ConfigError(
                 f"cannot read {path}: {raw!r} is not an `export KEY=VALUE` line",
-                "delete the file and run scripts/setup-docker.sh again",
+                "fix or delete the file (docs/containers.md describes it)",
             )
         key, value = words[0].split("=", 1)
         if key not in os.environ:
@@ -88,21 +95,65 @@ def image_tag(project_root: Path, arm: Arm) -> str:
     """The arm's image tag: one per project checkout and arm, so that runs of other checkouts on the same
     engine never retag an image between its build and its start, and a rerun here reuses the tag."""
     checkout = hashlib.sha256(str(project_root.resolve()).encode()).hexdigest()[:8]
-    return f"perfci-userservice:{arm}-{checkout}"
+    return f"perfci-service:{arm}-{checkout}"
+
+
+def readiness(config: Config) -> Readiness:
+    return Readiness(config.service.readiness_path, config.service.readiness_status)
 
 
 def _compose_spec(config: Config, request: BootRequest) -> ComposeSpec:
     settings = config.service
+    compose = settings.compose
+    # The arm's own compose file, so that its build contexts are the arm's code; the current one when an
+    # older base predates it.
+    arm_file = request.checkout / compose.file
     return ComposeSpec(
-        compose_file=config.project_root / settings.compose_file,
-        service_dir=request.checkout / settings.service_dir,
+        compose_file=arm_file if arm_file.is_file() else config.project_root / compose.file,
+        overrides_dir=(config.project_root / compose.file).parent,
+        service=compose.service,
+        port=compose.port,
+        database_service=compose.database_service,
+        seed=compose.seed,
+        database_env=compose.database_env,
+        readiness=readiness(config),
         image_tag=image_tag(config.project_root, request.arm),
         env={**settings.env, **request.extra_env},
         compose_env=docker_env(config.project_root),
         seed_users=settings.seed_users,
         boot_timeout_s=settings.boot_timeout_s,
         workers=settings.workers,
+        declared_in=f"[tool.perfci.service.compose] in {config.config_file}",
     )
+
+
+def process_spec(config: Config, checkout: Path, **changes: object) -> ProcessSpec:
+    """The process target of `config` for the code in `checkout` (A/B: the base's worktree)."""
+    settings = config.service
+    process = settings.process
+    spec = ProcessSpec(
+        workdir=checkout / process.workdir,
+        serve=process.serve,
+        prepare=process.prepare,
+        seed=process.seed,
+        python=process.python,
+        database_env=process.database_env,
+        database_url=process.database_url or None,
+        sqlite_url=process.sqlite_url,
+        readiness=readiness(config),
+        env=settings.env,
+        seed_users=settings.seed_users,
+        boot_timeout_s=settings.boot_timeout_s,
+        workers=settings.workers,
+        declared_in=f"[tool.perfci.service.process] in {config.config_file}",
+    )
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def url_of(config: Config, arm: Arm) -> str:
+    """The running service an arm measures: base_url for the base, else candidate_url or url."""
+    service = config.service
+    return service.base_url if arm == "base" else service.candidate_url or service.url
 
 
 @contextmanager
@@ -113,7 +164,7 @@ def boot_service(config: Config, request: BootRequest) -> Iterator[BootedService
     seeded database (PostgreSQL and the image stay); for a process a new process (on a copy of the seeded
     SQLite file, or a new PostgreSQL database); a url target cannot be restarted and stays as it is.
     """
-    if resolve_kind(config.target) == "compose":
+    if target_kind(config) == "compose":
         with compose_service(_compose_spec(config, request), request.workdir) as service:
             assert service.target is not None
             yield BootedService(service.target, service.restart)
@@ -136,25 +187,21 @@ def boot_service(config: Config, request: BootRequest) -> Iterator[BootedService
 def boot_target(config: Config, request: BootRequest) -> Iterator[Target]:
     """Boot the configured target for one arm once (no restarts): reports, stress runs, tests."""
     settings = config.service
-    kind = resolve_kind(config.target)
-    service_dir = request.checkout / settings.service_dir
-    env = {**settings.env, **request.extra_env}
+    kind = target_kind(config)
     if kind == "url":
-        with url_target(settings.url, settings.boot_timeout_s, settings.seed_users) as target:
+        url = url_of(config, request.arm)
+        with url_target(url, settings.boot_timeout_s, settings.seed_users, readiness(config)) as target:
             yield target
     elif kind == "compose":
         with compose_service(_compose_spec(config, request), request.workdir) as service:
             assert service.target is not None
             yield service.target
     else:
-        process_spec = ProcessSpec(
-            service_dir=service_dir,
-            database_url=settings.database_url or None,
-            env=env,
-            seed_users=settings.seed_users,
-            boot_timeout_s=settings.boot_timeout_s,
-            workers=settings.workers,
+        spec = process_spec(
+            config,
+            request.checkout,
+            env={**settings.env, **request.extra_env},
             sqlite_template=request.sqlite_template,
         )
-        with process_target(process_spec, request.workdir) as target:
+        with process_target(spec, request.workdir) as target:
             yield target

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from perfci.errors import BootError
+from perfci.config import ServiceSettings
+from perfci.errors import BootError, ConfigError
 from perfci.targets.base import Target
-from perfci.targets.health import READY_PATH, wait_until_ready
+from perfci.targets.health import DEFAULT_READINESS, Readiness, not_ready_hint, wait_until_ready
 
 REFUSED_FOR_S = 5.0  # a booting service may refuse for a moment; one refusing this long is not there
 
@@ -37,8 +38,13 @@ def _listening(base_url: str) -> bool:
 
 
 @contextmanager
-def url_target(base_url: str, timeout_s: float = 10.0, seed_users: int = 0) -> Iterator[Target]:
-    """Yield a Target for `base_url` once its `/readyz` answers 200; nothing to tear down.
+def url_target(
+    base_url: str,
+    timeout_s: float = 10.0,
+    seed_users: int = 0,
+    readiness: Readiness = DEFAULT_READINESS,
+) -> Iterator[Target]:
+    """Yield a Target for `base_url` once its readiness path answers; nothing to tear down.
 
     `seed_users` states how many users the running service already holds under the seed scheme.
     """
@@ -51,11 +57,34 @@ def url_target(base_url: str, timeout_s: float = 10.0, seed_users: int = 0) -> I
     if not _listening(base_url):
         raise BootError(
             f"nothing listens at {base_url}: the connection was refused for {REFUSED_FOR_S:g} s",
-            "start the service first (e.g. `nox -s service`) or correct --url / PERFCI_URL",
+            "start the service first, or correct --url / PERFCI_URL / service.url",
         )
-    if not wait_until_ready(base_url, timeout_s):
+    if not wait_until_ready(base_url, timeout_s, readiness=readiness):
         raise BootError(
-            f"no ready service at {base_url}{READY_PATH} within {timeout_s:g} s",
-            "start the service first (e.g. `nox -s service`) or correct --url / PERFCI_URL",
+            f"no ready service at {base_url} within {timeout_s:g} s: "
+            f"service.readiness_path never gave {readiness.describe()}",
+            not_ready_hint(readiness),
         )
     yield Target(kind="url", base_url=base_url, seed_users=seed_users, description=f"url ({base_url})")
+
+
+def url_run_arms(service: ServiceSettings, *, wants_ab: bool) -> tuple[str | None, str | None, str]:
+    """(A/B reference, base label, candidate label) of a run against running services.
+
+    An A/B needs two services: one URL measured twice would be an A/A, reported as a comparison.
+    """
+    candidate = service.candidate_url or service.url
+    if not wants_ab:
+        return None, None, candidate
+    if not service.base_url:
+        raise ConfigError(
+            "an A/B run of target 'url' needs two running services, but only one URL is set",
+            "pass --base-url URL --candidate-url URL (or set base_url and candidate_url in [tool.perfci.service]), "
+            "or --against-baseline to compare one service with the stored baseline",
+        )
+    if service.base_url.rstrip("/") == candidate.rstrip("/"):
+        raise ConfigError(
+            f"base_url and candidate_url are the same service ({candidate}): that is an A/A, not an A/B",
+            "start the base and the candidate on different ports and pass both",
+        )
+    return service.base_url, service.base_url, candidate

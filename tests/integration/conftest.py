@@ -11,7 +11,8 @@ import pytest
 
 from perfci.load import TrialSpec
 from perfci.targets.base import Target
-from perfci.targets.process import ProcessSpec, process_target
+from perfci.targets.process import process_target
+from tests.userservice_config import userservice_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_DIR = REPO / "service"
@@ -22,7 +23,7 @@ FAST_HASH = {"USERSVC_HASH_TIME_COST": "1", "USERSVC_HASH_MEMORY_KIB": "8192"}
 
 
 def _boot(workdir: Path, database_url: str | None) -> Iterator[Target]:
-    spec = ProcessSpec(service_dir=SERVICE_DIR, database_url=database_url, env=FAST_HASH, seed_users=LOAD_SEED_USERS)
+    spec = userservice_spec(database_url=database_url, env=FAST_HASH, seed_users=LOAD_SEED_USERS)
     with process_target(spec, workdir) as target:
         yield target
 

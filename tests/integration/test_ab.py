@@ -12,6 +12,7 @@ from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.model import Comparison, RunInfo
 from perfci.results import read_trial_info, trial_dir
+from tests.userservice_config import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,7 +31,7 @@ PYPROJECT = """\
 [tool.perfci]
 target = "process"
 profile = "tiny"
-scenarios = ["journeys"]
+default_scenarios = ["journeys"]
 runs_dir = "runs"
 baselines_dir = "baselines"
 
@@ -51,6 +52,7 @@ users = 12
 spawn_rate = 50
 fresh_service = true
 """
+PYPROJECT += userservice_tables(workdir="service")
 
 
 def _git(repo: Path, *args: str) -> str:

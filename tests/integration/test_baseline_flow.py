@@ -13,6 +13,7 @@ from perfci import baselines, testbed
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.model import Comparison
+from tests.userservice_config import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,14 +26,13 @@ PYPROJECT = """\
 [tool.perfci]
 target = "process"
 profile = "tiny"
-scenarios = ["journeys"]
+default_scenarios = ["journeys"]
 runs_dir = "runs"
 baselines_dir = "baselines"
 
 [tool.perfci.service]
-service_dir = "{service_dir}"
 seed_users = 300
-env = {{ USERSVC_HASH_TIME_COST = "1", USERSVC_HASH_MEMORY_KIB = "8192" }}
+env = { USERSVC_HASH_TIME_COST = "1", USERSVC_HASH_MEMORY_KIB = "8192" }
 
 [tool.perfci.profiles.tiny]
 trials = 2
@@ -48,7 +48,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A throwaway project that runs the real service in place and a copy of the scenarios."""
     root = tmp_path / "project"
     shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "pyproject.toml").write_text(PYPROJECT.format(service_dir=REPO / "service"), encoding="utf-8")
+    (root / "pyproject.toml").write_text(PYPROJECT + userservice_tables(), encoding="utf-8")
     monkeypatch.chdir(root)
     return root
 

@@ -10,6 +10,7 @@ import pytest
 from perfci import testbed
 from perfci.cli import main
 from perfci.pool import POOL_DIR, read_pool
+from tests.userservice_config import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -19,13 +20,12 @@ PYPROJECT = """\
 [tool.perfci]
 target = "process"
 profile = "tiny"
-scenarios = ["journeys"]
+default_scenarios = ["journeys"]
 runs_dir = "runs"
 
 [tool.perfci.service]
-service_dir = "{service_dir}"
 seed_users = 300
-env = {{ USERSVC_HASH_TIME_COST = "1", USERSVC_HASH_MEMORY_KIB = "8192" }}
+env = { USERSVC_HASH_TIME_COST = "1", USERSVC_HASH_MEMORY_KIB = "8192" }
 
 [tool.perfci.profiles.tiny]
 trials = 2
@@ -42,7 +42,7 @@ def test_grow_pool_keeps_per_trial_statistics_of_a_real_a_a_run(
 ) -> None:
     shutil.copytree(REPO / "scenarios", tmp_path / "scenarios", ignore=shutil.ignore_patterns("__pycache__"))
     config = tmp_path / "pyproject.toml"
-    config.write_text(PYPROJECT.format(service_dir=REPO / "service"), encoding="utf-8")
+    config.write_text(PYPROJECT + userservice_tables(), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
 
     code = main(["calibrate", "--grow-pool", "--config", str(config), "--no-progress", "--note", "test run"])

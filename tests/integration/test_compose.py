@@ -54,8 +54,12 @@ Spec = Callable[..., TrialSpec]
 def _spec(**changes: object) -> ComposeSpec:
     defaults: dict[str, object] = {
         "compose_file": REPO / "service" / "compose.yaml",
-        "service_dir": REPO / "service",
-        "image_tag": "perfci-userservice:test",
+        "service": "app",
+        "port": 8000,
+        "database_service": "db",
+        "seed": "userservice seed --count {seed_users}",
+        "database_env": "USERSVC_DATABASE_URL",
+        "image_tag": "perfci-service:test",
         "env": FAST_HASH,
         "compose_env": docker_env(REPO),
         "seed_users": 2,
@@ -137,7 +141,7 @@ def test_a_crash_at_start_is_a_boot_error_with_the_container_output(tmp_path: Pa
 def test_a_service_that_never_gets_ready_in_time_is_a_boot_error_and_is_removed(tmp_path: Path) -> None:
     # The service's own regression knob fails every readiness check: up, but never ready.
     spec = _spec(env={"USERSVC_KNOB_ERRORS": "GET /readyz=1"}, seed_users=0, boot_timeout_s=5)
-    never_ready = r"not healthy at http://127\.0\.0\.1:\d+/readyz after 5 s"
+    never_ready = r"not ready at http://127\.0\.0\.1:\d+ after 5 s: service\.readiness_path never gave GET /readyz"
     with pytest.raises(BootError, match=never_ready) as caught, compose_target(spec, tmp_path):
         pass
     assert "raise boot_timeout_s" in caught.value.hint
@@ -153,7 +157,7 @@ def test_auto_target_boots_the_stack_from_the_configuration(tmp_path: Path) -> N
     request = BootRequest(arm="base", checkout=REPO, workdir=tmp_path)
     with boot_target(config, request) as target:
         assert target.kind == "compose"  # an engine answers here, so auto means containers
-        assert "perfci-userservice:base" in target.description
+        assert "perfci-service:base" in target.description
         seeded = httpx.post(
             f"{target.base_url}/auth/login",
             json={"email": "seed-000000@perfci.test", "password": "perfci-seed-password"},
@@ -298,13 +302,24 @@ AB_PYPROJECT = """\
 [tool.perfci]
 target = "compose"
 profile = "tiny"
-scenarios = ["journeys"]
+default_scenarios = ["journeys"]
 runs_dir = "runs"
 baselines_dir = "baselines"
 
 [tool.perfci.service]
 seed_users = 50
 env = { USERSVC_HASH_TIME_COST = "1", USERSVC_HASH_MEMORY_KIB = "8192" }
+
+[tool.perfci.service.compose]
+file = "service/compose.yaml"
+service = "app"
+port = 8000
+database_service = "db"
+seed = "userservice seed --count {seed_users}"
+database_env = "USERSVC_DATABASE_URL"
+
+[tool.perfci.scenarios.journeys]
+file = "scenarios/journeys.py"
 
 [tool.perfci.profiles.tiny]
 trials = 2
@@ -352,7 +367,91 @@ def test_an_ab_run_builds_both_arms_with_the_extra_ca_from_outside_the_checkout(
     (run_dir,) = (d for d in (root / "runs").iterdir() if d.is_dir())
     for arm in ("base", "candidate"):
         log = (run_dir / "targets" / arm / "compose.log").read_text(encoding="utf-8")
-        assert f"# building the service image {image_tag(root, arm)}" in log
+        assert f"# building the images ({image_tag(root, arm)})" in log
     comparison = Comparison.model_validate_json((run_dir / "comparison.json").read_text(encoding="utf-8"))
     assert comparison.mode == "ab"
     assert not (root / "service" / "docker" / "extra-ca").exists()  # nothing copied into the checkout
+
+
+# An ordinary compose file as a team might have one: the service under another name and port, a database
+# service with its own credentials, a third service, fixed host ports and a container name.
+BUILD_THE_USER_SERVICE = """\
+    build:
+      context: {service_dir}
+      network: ${{PERFCI_BUILD_NETWORK:-default}}
+      args:
+        BASE_IMAGE: ${{PERFCI_PYTHON_IMAGE:-python:3.11-slim}}
+        EXTRA_CA_CERTS: ${{PERFCI_EXTRA_CA_CERTS:-}}
+"""
+ORDINARY_COMPOSE = """\
+services:
+  backend:
+{build}    command: ["userservice", "serve", "--host", "0.0.0.0", "--port", "9000"]
+    environment:
+      USERSVC_DATABASE_URL: postgresql://notes:notes-pw@postgres:5432/notes
+      USERSVC_JWT_SECRET: ordinary-compose-file-not-a-secret-0123456789
+    ports: ["9000:9000"]
+    depends_on: [postgres]
+  postgres:
+    image: ${PERFCI_POSTGRES_IMAGE:-postgres:16}
+    environment:
+      POSTGRES_USER: notes
+      POSTGRES_PASSWORD: notes-pw
+      POSTGRES_DB: notes
+    ports: ["5432:5432"]
+  proxy:
+    image: ${PERFCI_PYTHON_IMAGE:-python:3.11-slim}
+    container_name: notes-proxy
+    command: ["python3", "-m", "http.server", "8081"]
+    ports: ["8081:8081"]
+"""
+
+
+def test_an_ordinary_compose_file_with_fixed_ports_is_measured_on_perfcis_own_ports(tmp_path: Path) -> None:
+    compose_file = tmp_path / "app" / "docker-compose.yml"
+    compose_file.parent.mkdir()
+    build = BUILD_THE_USER_SERVICE.format(service_dir=REPO / "service")
+    compose_file.write_text(ORDINARY_COMPOSE.replace("{build}", build), encoding="utf-8")
+    spec = _spec(compose_file=compose_file, service="backend", port=9000, database_service="postgres", seed_users=2)
+    with compose_service(spec, tmp_path / "run") as service:
+        target = service.target
+        assert target is not None
+        assert not target.base_url.endswith(":9000")  # a free port of perfci's choosing, on 127.0.0.1
+        assert target.base_url.startswith("http://127.0.0.1:")
+        assert sorted(target.container_roles.values()) == ["database", "proxy", "service"]
+        seeded = {"email": "seed-000001@perfci.test", "password": "perfci-seed-password"}
+        assert httpx.post(f"{target.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
+        assert target.database_url is not None
+        assert "notes:notes-pw@127.0.0.1:" in target.database_url  # the file's own credentials
+        again = service.restart()  # a fresh clone of the seeded template, as with the project's own file
+        assert httpx.post(f"{again.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
+    assert _existing(target.containers) == []
+
+
+# No database service: the service keeps its own (SQLite inside its container); perfci seeds it once.
+NO_DATABASE_COMPOSE = """\
+services:
+  api:
+{build}    command: ["userservice", "serve", "--host", "0.0.0.0", "--port", "8000"]
+    environment:
+      USERSVC_DATABASE_URL: sqlite+aiosqlite:////tmp/users.sqlite3
+    ports: ["8000:8000"]
+"""
+
+
+def test_a_compose_file_without_a_database_service_is_seeded_once_in_the_running_service(tmp_path: Path) -> None:
+    compose_file = tmp_path / "compose.yaml"
+    build = BUILD_THE_USER_SERVICE.format(service_dir=REPO / "service")
+    compose_file.write_text(NO_DATABASE_COMPOSE.replace("{build}", build), encoding="utf-8")
+    spec = _spec(compose_file=compose_file, service="api", database_service="", database_env="", seed_users=2)
+    with compose_service(spec, tmp_path / "run") as service:
+        target = service.target
+        assert target is not None
+        assert target.database_url is None  # nothing perfci could read counters from
+        assert "no database" in target.description
+        seeded = {"email": "seed-000001@perfci.test", "password": "perfci-seed-password"}
+        assert httpx.post(f"{target.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
+        again = service.restart()  # the same container again: its data stays
+        assert httpx.post(f"{again.base_url}/auth/login", json=seeded, timeout=30).status_code == 200
+    assert _existing(target.containers) == []
+    assert "exec -T api userservice seed --count 2" in (tmp_path / "run" / "compose.log").read_text()

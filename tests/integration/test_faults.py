@@ -239,9 +239,9 @@ def test_an_unusable_baseline_stops_the_run_before_any_load(
         (["--users", "1000000"], {}, ["profile.users", "5000"]),
         (["--users", "0"], {}, ["profile.users"]),
         (["--url", "ftp://127.0.0.1:1"], {}, ["http(s)"]),
-        (["--seed-users", "0"], {}, ["service.seed_users"]),
+        (["--seed-users", "-1"], {}, ["service.seed_users"]),
     ],
-    ids=["no-scenarios", "users-1e6", "users-0", "url-scheme", "seed-users-0"],
+    ids=["no-scenarios", "users-1e6", "users-0", "url-scheme", "seed-users-negative"],
 )
 def test_bad_arguments_are_exit_2(tmp_path: Path, args: list[str], env: dict[str, str], needles: list[str]) -> None:
     runs = tmp_path / "runs"
@@ -256,8 +256,11 @@ def test_bad_arguments_are_exit_2(tmp_path: Path, args: list[str], env: dict[str
 CONFIG_CASES = {
     "alpha": ("[tool.perfci.statistics]\nalpha = 5\n", ["statistics", "alpha = 5.0"]),
     "power": ("[tool.perfci.statistics]\npower = 7\n", ["statistics", "power = 7.0"]),
-    "negative-users": ("[tool.perfci.scenario_users]\nauth = -6\n", ["scenario_users", "auth = -6"]),
-    "unknown-scenario": ("[tool.perfci.scenario_users]\nauthh = 6\n", ["scenario_users", "authh"]),
+    "negative-users": (
+        '[tool.perfci.scenarios.auth]\nfile = "scenarios/auth.py"\nusers = -6\n',
+        ["scenarios.auth.users", "greater than or equal to 1"],
+    ),
+    "removed-key": ("[tool.perfci.scenario_users]\nauthh = 6\n", ["scenario_users", "users in"]),
 }
 
 
@@ -319,13 +322,16 @@ def test_a_url_that_refuses_connections_fails_within_seconds(tmp_path: Path) -> 
         port = sock.getsockname()[1]
     started = time.monotonic()
     url = f"http://127.0.0.1:{port}"
-    result = perfci(
-        "run", "--url", url, "--profile", "smoke", "--scenario", "journeys", "--runs-dir", str(tmp_path / "runs")
-    )
+    runs = str(tmp_path / "runs")
+    # One running service: measured on its own (an A/B needs --base-url and --candidate-url).
+    args = ["--url", url, "--against-baseline", "--profile", "smoke", "--scenario", "journeys", "--runs-dir", runs]
+    result = perfci("run", *args)
     assert_fails(result, 3, f"nothing listens at http://127.0.0.1:{port}")
     assert time.monotonic() - started < 30  # it waited the 90-s boot timeout before
     # The failed run says why on disk, in the comparison and the comment's text.
     assert_no_verdict(only_run_dir(tmp_path / "runs"), "boot", "nothing listens at", result.stdout)
+    comparison = json.loads((only_run_dir(tmp_path / "runs") / "comparison.json").read_text(encoding="utf-8"))
+    assert comparison["candidate"]["label"] == url  # the service it tried to measure, not this checkout
 
 
 def assert_no_verdict(run_dir: Path, kind: str, words: str, stdout: str, summary: Path | None = None) -> None:

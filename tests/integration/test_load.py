@@ -19,7 +19,8 @@ from perfci.load import LOCUST_LOG, LOCUST_STATS, SAMPLES_FILE, Progress, TrialS
 from perfci.model import SAMPLE_COLUMNS, Comparison
 from perfci.results import TRIAL_FILE, read_trial_info
 from perfci.targets.base import Target
-from perfci.targets.process import ProcessSpec, process_target
+from perfci.targets.process import process_target
+from tests.userservice_config import userservice_spec
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +110,7 @@ def test_a_service_killed_mid_run_ends_the_trial_as_infrastructure_and_loses_not
     trial_spec: Spec, tmp_path: Path
 ) -> None:
     """A dead service is not a regression: the trial ends at once, is kept on disk, and raises exit 3."""
-    spec = ProcessSpec(service_dir=REPO / "service", env=FAST_HASH, seed_users=50)
+    spec = userservice_spec(env=FAST_HASH, seed_users=50)
     killed_at: list[float] = []
 
     with process_target(spec, tmp_path / "service") as target:

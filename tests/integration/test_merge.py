@@ -12,6 +12,7 @@ import pytest
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.results import read_comparison
+from tests.userservice_config import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -21,7 +22,7 @@ PYPROJECT = """\
 [tool.perfci]
 target = "process"
 profile = "smoke"
-scenarios = ["journeys", "search"]
+default_scenarios = ["journeys", "search"]
 runs_dir = "runs"
 baselines_dir = "baselines"
 
@@ -52,7 +53,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(REPO / "service" / "userservice", root / "service" / "userservice", ignore=ignore)
     shutil.copy2(REPO / "service" / "pyproject.toml", root / "service" / "pyproject.toml")
     shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=ignore)
-    (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (root / "pyproject.toml").write_text(PYPROJECT + userservice_tables(workdir="service"), encoding="utf-8")
     (root / ".gitignore").write_text("runs/\nshards/\nmerged/\n", encoding="utf-8")
     _git(root, "init", "-q")
     _git(root, "add", "-A")

@@ -12,7 +12,8 @@ from perfci.config import Config, load_config
 from perfci.model import SloSpec
 from perfci.stress import StressPlan, read_stress, stress_scenario
 from perfci.targets.base import Target
-from perfci.targets.process import ProcessSpec, process_target
+from perfci.targets.process import process_target
+from tests.userservice_config import userservice_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,7 +30,7 @@ def config() -> Config:
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    spec = ProcessSpec(service_dir=REPO / "service", env=FAST_HASH, seed_users=50)
+    spec = userservice_spec(env=FAST_HASH, seed_users=50)
     with process_target(spec, tmp_path_factory.mktemp("service")) as booted:
         yield booted
 

@@ -16,8 +16,9 @@ import pytest
 
 from perfci.config import load_config
 from perfci.errors import BootError, ExitCode
-from perfci.targets.process import ProcessSpec, process_target
+from perfci.targets.process import process_target
 from perfci.targets.select import BootRequest, boot_target
+from tests.userservice_config import userservice_spec
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ SERVICE_DIR = REPO / "service"
 # Cheap hashing keeps seeding and logins fast; the service's own tests cover the real cost.
 FAST_HASH = {"USERSVC_HASH_TIME_COST": "1", "USERSVC_HASH_MEMORY_KIB": "8192"}
 SEED_PASSWORD = "perfci-seed-password"
-NOT_HEALTHY = r"not healthy at http://127\.0\.0\.1:\d+/readyz after 0\.05 s"
+NOT_HEALTHY = r"not ready at http://127\.0\.0\.1:\d+ after 0\.05 s: service\.readiness_path never gave GET /readyz"
 
 
 def _postgres_url() -> str:
@@ -63,7 +64,7 @@ def _databases(server_url: str) -> set[str]:
 
 
 def test_sqlite_boot_serves_seeded_users_and_teardown_stops_it(tmp_path: Path) -> None:
-    spec = ProcessSpec(service_dir=SERVICE_DIR, env=FAST_HASH, seed_users=3, boot_timeout_s=60)
+    spec = userservice_spec(env=FAST_HASH, seed_users=3, boot_timeout_s=60)
     with process_target(spec, tmp_path) as target:
         assert target.kind == "process"
         assert target.database_url is None
@@ -77,7 +78,7 @@ def test_sqlite_boot_serves_seeded_users_and_teardown_stops_it(tmp_path: Path) -
         assert _pid_alive(pid)
     assert not _pid_alive(pid)
     assert _refuses_connections(target.base_url)
-    assert (tmp_path / "userservice.sqlite3").is_file()
+    assert (tmp_path / "service.sqlite3").is_file()
     log = tmp_path / "service.log"
     assert target.log_paths == (log,)
     assert "serve" in log.read_text()  # kept after teardown
@@ -85,7 +86,7 @@ def test_sqlite_boot_serves_seeded_users_and_teardown_stops_it(tmp_path: Path) -
 
 def test_a_service_booted_in_a_thread_outlives_the_thread(tmp_path: Path) -> None:
     """A/B arms boot in threads that end at once; the parent-death signal must not follow them."""
-    spec = ProcessSpec(service_dir=SERVICE_DIR, env=FAST_HASH, seed_users=1, boot_timeout_s=60)
+    spec = userservice_spec(env=FAST_HASH, seed_users=1, boot_timeout_s=60)
     with ExitStack() as stack, ThreadPoolExecutor(max_workers=1) as pool:
         target = pool.submit(stack.enter_context, process_target(spec, tmp_path)).result()
         pool.shutdown(wait=True)  # the boot thread has ended
@@ -100,9 +101,7 @@ def test_a_service_booted_in_a_thread_outlives_the_thread(tmp_path: Path) -> Non
 
 def test_a_restart_from_the_sqlite_template_skips_seeding_and_forgets_the_last_run(tmp_path: Path) -> None:
     template = tmp_path / "seeded.sqlite3"
-    spec = ProcessSpec(
-        service_dir=SERVICE_DIR, env=FAST_HASH, seed_users=3, boot_timeout_s=60, sqlite_template=template
-    )
+    spec = userservice_spec(env=FAST_HASH, seed_users=3, boot_timeout_s=60, sqlite_template=template)
     account = {"email": "new@perfci.test", "password": "a-long-password", "display_name": "New"}
     with process_target(spec, tmp_path) as first:
         assert httpx.post(f"{first.base_url}/auth/register", json=account, timeout=30).status_code == 201
@@ -121,7 +120,7 @@ def test_a_restart_from_the_sqlite_template_skips_seeding_and_forgets_the_last_r
 @pytest.mark.postgres
 def test_postgres_boot_gets_its_own_database_and_drops_it(tmp_path: Path) -> None:
     server_url = _postgres_url()
-    spec = ProcessSpec(service_dir=SERVICE_DIR, database_url=server_url, env=FAST_HASH, seed_users=2, boot_timeout_s=60)
+    spec = userservice_spec(database_url=server_url, env=FAST_HASH, seed_users=2, boot_timeout_s=60)
     with process_target(spec, tmp_path / "a") as first, process_target(spec, tmp_path / "b") as second:
         assert first.database_url is not None
         assert second.database_url is not None
@@ -144,7 +143,7 @@ def test_port_taken_is_a_boot_error_naming_the_port(tmp_path: Path) -> None:
         occupier.bind(("127.0.0.1", 0))
         occupier.listen()
         port = occupier.getsockname()[1]
-        spec = ProcessSpec(service_dir=SERVICE_DIR, port=port, env=FAST_HASH, boot_timeout_s=30)
+        spec = userservice_spec(port=port, env=FAST_HASH, boot_timeout_s=30)
         with pytest.raises(BootError, match=rf"port {port} .* is taken") as caught, process_target(spec, tmp_path):
             pass
     assert caught.value.exit_code == ExitCode.INFRASTRUCTURE
@@ -152,7 +151,7 @@ def test_port_taken_is_a_boot_error_naming_the_port(tmp_path: Path) -> None:
 
 
 def test_crash_at_start_shows_the_log_tail(tmp_path: Path) -> None:
-    spec = ProcessSpec(service_dir=SERVICE_DIR, env={"USERSVC_HASH_TIME_COST": "not-a-number"}, boot_timeout_s=60)
+    spec = userservice_spec(env={"USERSVC_HASH_TIME_COST": "not-a-number"}, boot_timeout_s=60)
     with pytest.raises(BootError) as caught, process_target(spec, tmp_path):
         pass
     message = str(caught.value)
@@ -166,7 +165,7 @@ def test_crash_at_start_shows_the_log_tail(tmp_path: Path) -> None:
 
 
 def test_never_healthy_in_time_is_a_boot_error_and_leaves_nothing_running(tmp_path: Path) -> None:
-    spec = ProcessSpec(service_dir=SERVICE_DIR, env=FAST_HASH, boot_timeout_s=0.05)
+    spec = userservice_spec(env=FAST_HASH, boot_timeout_s=0.05)
     with (
         pytest.raises(BootError, match=NOT_HEALTHY) as caught,
         process_target(spec, tmp_path),

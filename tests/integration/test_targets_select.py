@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from perfci.errors import BootError, ConfigError
-from perfci.targets.process import ProcessSpec, process_target
+from perfci.targets.process import process_target
 from perfci.targets.select import docker_env, engine_available, resolve_kind
 from perfci.targets.url import url_target
+from tests.userservice_config import userservice_spec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ def test_docker_env_is_empty_without_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_url_target_checks_readiness_of_a_running_service(tmp_path: Path) -> None:
-    spec = ProcessSpec(service_dir=REPO / "service", env={"USERSVC_HASH_TIME_COST": "1"}, boot_timeout_s=60)
+    spec = userservice_spec(env={"USERSVC_HASH_TIME_COST": "1"}, boot_timeout_s=60)
     with process_target(spec, tmp_path) as running, url_target(running.base_url + "/", 10) as target:
         assert target.kind == "url"
         assert target.base_url == running.base_url

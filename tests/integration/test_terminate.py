@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from perfci.errors import ExitCode
+from tests.userservice_config import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,13 +24,12 @@ PYPROJECT = """\
 [tool.perfci]
 target = "process"
 profile = "long"
-scenarios = ["journeys"]
+default_scenarios = ["journeys"]
 runs_dir = "runs"
 
 [tool.perfci.service]
-service_dir = "{service_dir}"
 seed_users = 100
-env = {{ USERSVC_HASH_TIME_COST = "1", USERSVC_HASH_MEMORY_KIB = "8192" }}
+env = { USERSVC_HASH_TIME_COST = "1", USERSVC_HASH_MEMORY_KIB = "8192" }
 
 [tool.perfci.profiles.long]
 trials = 1
@@ -82,7 +82,7 @@ def _nothing_left_of(ports: list[int]) -> None:
 def test_sigterm_stops_the_service_and_locust_and_exits_3(tmp_path: Path) -> None:
     (tmp_path / "scenarios").symlink_to(REPO / "scenarios")
     config = tmp_path / "pyproject.toml"
-    config.write_text(PYPROJECT.format(service_dir=REPO / "service"), encoding="utf-8")
+    config.write_text(PYPROJECT + userservice_tables(), encoding="utf-8")
     code, text, ports, _ = _terminate_once_running(
         ["run", "--config", str(config), "--against-baseline"], tmp_path, "trial 1/1"
     )
@@ -103,7 +103,7 @@ def _git_project(root: Path) -> None:
     shutil.copy2(REPO / "service" / "pyproject.toml", root / "service" / "pyproject.toml")
     shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=ignore)
     (root / "pyproject.toml").write_text(
-        PYPROJECT.format(service_dir="service") + 'ab_schedule = "concurrent"\n', encoding="utf-8"
+        PYPROJECT + 'ab_schedule = "concurrent"\n' + userservice_tables(workdir="service"), encoding="utf-8"
     )
     (root / ".gitignore").write_text("runs/\n", encoding="utf-8")
     git = ["git", "-C", str(root), "-c", "user.email=t@perfci.test", "-c", "user.name=perfci"]

@@ -14,7 +14,10 @@ from tests.golden.fixtures import FIXTURES
 CONFIG = """
 [tool.perfci]
 profile = "quick"
-scenarios = ["journeys"]
+default_scenarios = ["journeys"]
+
+[tool.perfci.scenarios.journeys]
+file = "scenarios/journeys.py"
 
 [tool.perfci.profiles.quick]
 trials = 1

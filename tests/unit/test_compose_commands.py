@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from perfci.errors import ConfigError
 from perfci.targets.compose import (
@@ -20,7 +21,8 @@ from perfci.targets.compose import (
     parse_state,
     state_command,
 )
-from perfci.targets.select import image_tag
+from perfci.targets.compose_file import Placement, database_credentials, database_url_of, place
+from perfci.targets.select import image_tag, resolve_kind
 
 REPO = Path(__file__).resolve().parents[2]
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -29,8 +31,8 @@ PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 @pytest.mark.parametrize(
     ("cli", "expected"),
     [
-        pytest.param(("docker-compose",), ["build", "--force-rm", "app"], id="v1: no failed-step containers"),
-        pytest.param(("docker", "compose"), ["build", "app"], id="v2: BuildKit has no --force-rm"),
+        pytest.param(("docker-compose",), ["build", "--force-rm"], id="v1: no failed-step containers"),
+        pytest.param(("docker", "compose"), ["build"], id="v2: BuildKit has no --force-rm"),
     ],
 )
 def test_build_arguments_per_compose_version(cli: tuple[str, ...], expected: list[str]) -> None:
@@ -71,7 +73,7 @@ def test_image_tags_differ_per_arm_and_checkout_and_are_stable(tmp_path: Path) -
     assert image_tag(one, "base") != image_tag(one, "candidate")
     assert image_tag(one, "base") != image_tag(other, "base")
     assert image_tag(one, "base") == image_tag(one, "base")
-    assert image_tag(one, "base").startswith("perfci-userservice:base-")
+    assert image_tag(one, "base").startswith("perfci-service:base-")
 
 
 def test_overrides_follow_the_configured_file_relative_to_its_folder(tmp_path: Path) -> None:
@@ -100,7 +102,7 @@ def test_a_missing_override_is_a_usage_error(tmp_path: Path) -> None:
 )
 def test_the_shipped_compose_files_are_valid_for_each_installed_compose(cli: tuple[str, ...]) -> None:
     """`config` validates and interpolates without an engine; a version that is not installed is skipped."""
-    env = {**os.environ, "PERFCI_EXTRA_CA_CERTS": PEM, "PERFCI_DATABASE_NAME": "perfci_trial"}
+    env = {**os.environ, "PERFCI_EXTRA_CA_CERTS": PEM}
     if cli == ("docker", "compose") and os.environ.get("PERFCI_TEST_COMPOSE_V2_CONFIG"):
         env["DOCKER_CONFIG"] = os.environ["PERFCI_TEST_COMPOSE_V2_CONFIG"]
     try:
@@ -117,7 +119,12 @@ def test_the_shipped_compose_files_are_valid_for_each_installed_compose(cli: tup
     )
     assert result.returncode == 0, result.stderr
     assert "BEGIN CERTIFICATE" in result.stdout  # the bundle reaches the build arguments
-    assert "db:5432/perfci_trial" in result.stdout
+    document = yaml.safe_load(result.stdout)
+    # What [tool.perfci.service.compose] names is there: perfci reads the database URL and credentials.
+    assert (
+        database_url_of(document, "app", "USERSVC_DATABASE_URL", "test") == "postgresql://perfci:perfci@db:5432/perfci"
+    )
+    assert database_credentials(document, "db", "test") == ("perfci", "perfci", "perfci")
     assert ("type=gha" in result.stdout) is v2
 
 
@@ -170,3 +177,54 @@ def test_a_restarted_container_is_asked_again_at_once() -> None:
     assert watch() == 137  # within the interval: what was seen last
     watch.reset()
     assert watch() is None
+
+
+ORDINARY = {
+    "services": {
+        "backend": {
+            "build": {"context": "/src"},
+            "ports": ["8080:8080"],
+            "environment": ["DB_URL=postgresql://u:p@db/app"],
+        },
+        "db": {"image": "postgres:16", "ports": ["5432:5432"], "environment": {"POSTGRES_USER": "u"}},
+        "proxy": {"image": "nginx", "ports": ["80:80"], "container_name": "proxy"},
+    }
+}
+
+
+def test_an_ordinary_compose_file_gets_perfcis_ports_image_and_environment() -> None:
+    placement = Placement("backend", 8080, 41001, "db", 41002, "perfci-service:base-1", {"DB_URL": "x", "K": "a$b"})
+    placed = place(ORDINARY, placement)["services"]
+    assert placed["backend"]["ports"] == ["127.0.0.1:41001:8080"]  # the fixed 8080:8080 is gone
+    assert placed["backend"]["image"] == "perfci-service:base-1"  # built here: one image per arm
+    assert placed["backend"]["environment"] == {"DB_URL": "x", "K": "a$$b"}  # compose reads $$ as one $
+    assert placed["db"]["ports"] == ["127.0.0.1:41002:5432"]
+    assert placed["db"]["image"] == "postgres:16"  # pulled images stay
+    assert "ports" not in placed["proxy"]  # two arms would fight over port 80
+    assert "container_name" not in placed["proxy"]
+    assert ORDINARY["services"]["backend"]["ports"] == ["8080:8080"]  # the input is left as it was
+
+
+def test_the_database_of_an_ordinary_compose_file_is_read_from_its_environment() -> None:
+    assert database_url_of(ORDINARY, "backend", "DB_URL", "f") == "postgresql://u:p@db/app"
+    assert database_credentials(ORDINARY, "db", "f") == ("u", "", "u")  # the official image's defaults
+
+
+@pytest.mark.parametrize(
+    ("call", "needle"),
+    [
+        pytest.param(lambda: database_url_of(ORDINARY, "backend", "DATABASE_URL", "f"), "database_env", id="var"),
+        pytest.param(lambda: database_url_of(ORDINARY, "api", "DB_URL", "f"), "service.compose.service", id="svc"),
+        pytest.param(lambda: database_credentials(ORDINARY, "pg", "f"), "database_service", id="db"),
+    ],
+)
+def test_a_compose_setting_that_matches_nothing_in_the_file_is_a_usage_error(call: object, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle) as caught:
+        call()  # type: ignore[operator]
+    assert caught.value.hint
+
+
+def test_auto_means_process_when_no_compose_file_is_configured() -> None:
+    # Asked before any engine: a project without [tool.perfci.service.compose] never builds containers.
+    assert resolve_kind("auto", compose_configured=False) == "process"
+    assert resolve_kind("compose", compose_configured=False) == "compose"  # asked for: its own error later

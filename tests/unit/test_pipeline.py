@@ -14,6 +14,7 @@ from perfci.config import Config, load_config
 from perfci.errors import ConfigError, DataError, ExitCode, NothingMeasuredError
 from perfci.model import Arm, EndpointStats, Environment, Histogram, SloSpec, TrialInfo
 from perfci.summarise import histogram
+from tests.userservice_config import scenario_tables
 
 ME = "GET /users/me"
 SEARCH = "GET /users"
@@ -32,7 +33,9 @@ ENV = Environment(
 def config(tmp_path: Path) -> Config:
     path = tmp_path / "pyproject.toml"
     path.write_text(
-        '[tool.perfci]\nprofile = "t"\nscenarios = ["journeys"]\n[tool.perfci.profiles.t]\n'
+        '[tool.perfci]\nprofile = "t"\ndefault_scenarios = ["journeys"]\n'
+        + scenario_tables()
+        + "[tool.perfci.profiles.t]\n"
         "trials = 5\nduration_s = 6\nwarmup_s = 1\nusers = 8\nspawn_rate = 10\n",
         encoding="utf-8",
     )
@@ -267,7 +270,7 @@ def test_a_concurrent_schedule_runs_closed_loop_scenarios_at_once_and_open_ones_
     assert not pipeline.runs_concurrently(config, "journeys")  # interleaved unless asked
     concurrent = config.model_copy(update={"profile": config.profile.model_copy(update={"ab_schedule": "concurrent"})})
     assert pipeline.runs_concurrently(concurrent, "journeys")
-    assert not pipeline.runs_concurrently(concurrent, pipeline.OPEN_MODEL_SCENARIO)
+    assert not pipeline.runs_concurrently(concurrent, "open")  # model = "open" in its table
 
 
 def test_an_unknown_ab_schedule_is_a_configuration_error(tmp_path: Path) -> None:
@@ -337,12 +340,14 @@ def test_a_slo_that_matched_nothing_in_the_whole_suite_is_a_config_error(
 ) -> None:
     path = tmp_path / "pyproject.toml"
     path.write_text(
-        '[tool.perfci]\nprofile = "t"\nscenarios = ["journeys"]\n[tool.perfci.profiles.t]\n'
+        '[tool.perfci]\nprofile = "t"\ndefault_scenarios = ["journeys"]\n'
+        + scenario_tables()
+        + "[tool.perfci.profiles.t]\n"
         "trials = 5\nduration_s = 6\nwarmup_s = 1\nusers = 8\nspawn_rate = 10\n"
         '[[tool.perfci.slo]]\nendpoint = "GET /user/me"\np95_ms = 100\n',
         encoding="utf-8",
     )
-    config = load_config(path, environ={}, overrides={"scenarios": ["journeys"] if narrowed else None})
+    config = load_config(path, environ={}, overrides={"default_scenarios": ["journeys"] if narrowed else None})
     comparison = pipeline.compare(
         config, pipeline.RunOptions(), _measured({"candidate": _trials("candidate", 3, 2.0)}), None, None, _silent
     )

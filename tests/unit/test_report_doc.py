@@ -325,7 +325,9 @@ def test_reproduce_gives_the_command_and_the_run_directory() -> None:
 
 
 def test_reproduce_command_from_the_cli_and_from_python() -> None:
-    config = load_config(PROJECT / "pyproject.toml", environ={}, overrides={"profile": "smoke", "scenarios": ["auth"]})
+    config = load_config(
+        PROJECT / "pyproject.toml", environ={}, overrides={"profile": "smoke", "default_scenarios": ["auth"]}
+    )
     cli = ["perfci", "report-doc", "--profile", "smoke", "--scenario", "auth"]
     assert reproduce_command(cli, config) == "nox -s report -- --profile smoke --scenario auth"
     assert reproduce_command(["perfci", "report-doc"], config) == "nox -s report"
@@ -335,9 +337,9 @@ def test_reproduce_command_from_the_cli_and_from_python() -> None:
 def test_stressed_scenarios_follow_the_scenario_selection() -> None:
     full = load_config(PROJECT / "pyproject.toml", environ={})
     assert stressed_scenarios(full) == [s for s in full.stress.scenarios if s in full.scenarios]
-    narrowed = load_config(PROJECT / "pyproject.toml", environ={}, overrides={"scenarios": ["journeys"]})
+    narrowed = load_config(PROJECT / "pyproject.toml", environ={}, overrides={"default_scenarios": ["journeys"]})
     assert stressed_scenarios(narrowed) == ["journeys"]
-    search_only = load_config(PROJECT / "pyproject.toml", environ={}, overrides={"scenarios": ["search"]})
+    search_only = load_config(PROJECT / "pyproject.toml", environ={}, overrides={"default_scenarios": ["search"]})
     assert stressed_scenarios(search_only) == []
 
 

@@ -23,7 +23,7 @@ def test_a_smoke_report_measures_stresses_and_writes_every_section(tmp_path: Pat
         environ={},
         overrides={
             "profile": "smoke",
-            "scenarios": ["journeys"],
+            "default_scenarios": ["journeys"],
             "target": "process",
             "runs_dir": str(tmp_path / "runs"),
             "service.seed_users": 50,

@@ -345,17 +345,23 @@ def test_the_scenarios_come_from_the_config_once(tmp_path: Path) -> None:
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     result, outputs = run_step(script, tmp_path, {})
     assert result.returncode == 0, result.stderr
-    assert json.loads(outputs["scenarios"]) == PYPROJECT["tool"]["perfci"]["scenarios"]
+    assert json.loads(outputs["scenarios"]) == PYPROJECT["tool"]["perfci"]["default_scenarios"]
 
 
 @pytest.mark.parametrize(
     "config",
-    ["[tool.perfci]\nscenarios = []", 'scenarios = ["ok", "bad name; rm -rf /"]', f'scenarios = ["{"x" * 65}"]', ""],
-    ids=["none", "shell", "long", "missing"],
+    [
+        "[tool.perfci]\ndefault_scenarios = []",
+        'default_scenarios = ["ok", "bad name; rm -rf /"]',
+        f'default_scenarios = ["{"x" * 65}"]',
+        "[tool.perfci.scenarios.ok]\nfile = 'ok.py'\n[tool.perfci.scenarios.'bad name']\nfile = 'b.py'",
+        "",
+    ],
+    ids=["none", "shell", "long", "bad-table-name", "missing"],
 )
 def test_the_plan_refuses_scenario_lists_unfit_for_shards(tmp_path: Path, config: str) -> None:
     script = step(load(WORKFLOWS / "perf.yml")["jobs"]["plan"], id="scenarios")["run"]
-    if config.startswith("scenarios"):
+    if config.startswith("default_scenarios"):
         config = "[tool.perfci]\n" + config
     (tmp_path / "pyproject.toml").write_text(config + "\n")
     result, outputs = run_step(script, tmp_path, {})

@@ -1,0 +1,1 @@
+"""What perfci knows about particular services beyond their [tool.perfci] configuration."""
