@@ -17,13 +17,13 @@ from pydantic import ValidationError
 
 from perfci.errors import DataError
 from perfci.model import SCHEMA_VERSION, Comparison
+from perfci.rundir import COMPARISON_FILE, REPORT_HTML, REPORT_MD
 
-COMPARISON = "comparison.json"
 # name -> largest size accepted, in bytes. A comparison of a large suite is a few hundred KB.
 EXPECTED_FILES: dict[str, int] = {
-    COMPARISON: 5 * 1024 * 1024,
-    "report.md": 2 * 1024 * 1024,
-    "report.html": 20 * 1024 * 1024,
+    COMPARISON_FILE: 5 * 1024 * 1024,
+    REPORT_MD: 2 * 1024 * 1024,
+    REPORT_HTML: 20 * 1024 * 1024,
 }
 MAX_TOTAL_BYTES = sum(EXPECTED_FILES.values())
 MAX_ZIP_ENTRIES = 16
@@ -58,11 +58,11 @@ def _parse(data: bytes) -> Comparison:
     except ValidationError as error:
         first = error.errors()[0]
         raise DataError(
-            f"artifact {COMPARISON} does not match the schema: {first['msg']} at {first['loc']}", HINT
+            f"artifact {COMPARISON_FILE} does not match the schema: {first['msg']} at {first['loc']}", HINT
         ) from None
     if comparison.schema_version != SCHEMA_VERSION:
         raise DataError(
-            f"artifact {COMPARISON} has schema version {comparison.schema_version}; expected {SCHEMA_VERSION}",
+            f"artifact {COMPARISON_FILE} has schema version {comparison.schema_version}; expected {SCHEMA_VERSION}",
             "run the same perfci version in perf.yml and perf-comment.yml",
         )
     return comparison
@@ -77,10 +77,10 @@ def _from_directory(directory: Path) -> Artifact:
         name = _check_name(entry.name)
         _check_size(name, info.st_size)
         found[name] = info.st_size
-    if COMPARISON not in found:
-        raise DataError(f"artifact at {directory} has no {COMPARISON}", HINT)
-    data = (directory / COMPARISON).read_bytes()
-    _check_size(COMPARISON, len(data))  # the size could change between stat and read
+    if COMPARISON_FILE not in found:
+        raise DataError(f"artifact at {directory} has no {COMPARISON_FILE}", HINT)
+    data = (directory / COMPARISON_FILE).read_bytes()
+    _check_size(COMPARISON_FILE, len(data))  # the size could change between stat and read
     return Artifact(_parse(data), tuple(sorted(found)))
 
 
@@ -108,12 +108,12 @@ def _from_zip(path: Path) -> Artifact:
             names.append(name)
         if total > MAX_TOTAL_BYTES:
             raise DataError(f"artifact inflates to {total} bytes, over {MAX_TOTAL_BYTES}", HINT)
-        if COMPARISON not in names:
-            raise DataError(f"artifact zip has no {COMPARISON}", HINT)
+        if COMPARISON_FILE not in names:
+            raise DataError(f"artifact zip has no {COMPARISON_FILE}", HINT)
         # Read at most the limit plus one byte: a lying header cannot make us inflate more than that.
-        with archive.open(COMPARISON) as member:
-            data = member.read(EXPECTED_FILES[COMPARISON] + 1)
-        _check_size(COMPARISON, len(data))
+        with archive.open(COMPARISON_FILE) as member:
+            data = member.read(EXPECTED_FILES[COMPARISON_FILE] + 1)
+        _check_size(COMPARISON_FILE, len(data))
         return Artifact(_parse(data), tuple(sorted(names)))
 
 
@@ -124,10 +124,10 @@ def load_artifact(path: Path) -> Artifact:
         raise DataError(f"artifact path {path} is a symbolic link", HINT)
     if path.is_dir():
         return _from_directory(path)
-    if path.is_file() and path.name == COMPARISON:
+    if path.is_file() and path.name == COMPARISON_FILE:
         data = path.read_bytes()
-        _check_size(COMPARISON, len(data))
-        return Artifact(_parse(data), (COMPARISON,))
+        _check_size(COMPARISON_FILE, len(data))
+        return Artifact(_parse(data), (COMPARISON_FILE,))
     if path.is_file():
         return _from_zip(path)
     raise DataError(f"artifact {path} does not exist", "pass the folder actions/download-artifact wrote")

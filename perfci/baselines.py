@@ -25,7 +25,6 @@ from pydantic import ValidationError
 
 from perfci.analyse import no_baseline_note as missing_note
 from perfci.errors import DataError
-from perfci.failures import read_text_file
 from perfci.model import (
     SCHEMA_VERSION,
     Baseline,
@@ -35,7 +34,7 @@ from perfci.model import (
     Histogram,
     HistoryLine,
 )
-from perfci.results import atomic_write
+from perfci.rundir import atomic_write, read_text_file
 from perfci.summarise import histogram as make_histogram
 from perfci.testbed import same_testbed, testbed_id
 

@@ -16,7 +16,7 @@ from perfci.calibration_estimate import clopper_pearson
 from perfci.config import Config
 from perfci.errors import ConfigError, ExitCode
 from perfci.model import EndpointComparison, EndpointStats, ScenarioComparison
-from perfci.results import atomic_write, new_run_dir
+from perfci.rundir import CALIBRATION_FILE, atomic_write, new_run_dir
 
 Say = Callable[[str], None]
 # The endpoint the injected regressions hit: frequent in every journey, cheap, so small shifts are visible.
@@ -151,7 +151,7 @@ def run_calibration(
     for case in cases(probe.p50, probe.p95):
         if not case_names or case.name in case_names:
             results.append(measure(case)[0])
-    atomic_write(root / "calibration.json", json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    atomic_write(root / CALIBRATION_FILE, json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print(render_calibration(results, config, probe.p50, probe.p95))
     return int(ExitCode.OK)
 

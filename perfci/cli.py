@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from perfci import failures
+from perfci import failures, rundir
 from perfci.config import Config, find_project_root, load_config, parse_duration
 from perfci.errors import ExitCode, PerfCIError
 from perfci.redact import redact_text
@@ -282,7 +282,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     Nothing escapes as a traceback with exit 1, which CI would read as "this change regressed".
     """
-    failures.forget_run_dirs()
+    rundir.forget_run_dirs()
     try:
         return int(args.handler(args))
     except PerfCIError as error:

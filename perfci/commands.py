@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from perfci import verdict
 from perfci.config import Config
 from perfci.errors import DataError, ExitCode
-from perfci.failures import read_text_file
 from perfci.model import Comparison
 from perfci.publish import (
     CheckRunPublisher,
@@ -26,13 +26,21 @@ from perfci.publish import (
     publish_all,
 )
 from perfci.render.markdown import render_comment, render_job_summary
-from perfci.results import RUN_FILE, atomic_write, latest_run, read_comparison
+from perfci.rundir import (
+    REPORT_HTML,
+    REPORT_MD,
+    RUN_FILE,
+    STRESS_HTML,
+    STRESS_MD,
+    atomic_write,
+    latest_run,
+    read_comparison,
+    read_text_file,
+)
 
 if TYPE_CHECKING:
     from perfci.pipeline import RunOptions
 
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
 _DIGITS = re.compile(r"[0-9]{1,20}")
 
 
@@ -74,13 +82,7 @@ def finish_run(run_dir: Path, comparison: Comparison) -> int:
     if comparison.failure is not None:
         _say(f"error: {comparison.failure.message}")
         _say(f"hint: {comparison.failure.hint}")
-    return _exit_code(comparison)
-
-
-def _exit_code(comparison: Comparison) -> int:
-    if comparison.failure is not None:
-        return int(ExitCode.INFRASTRUCTURE)
-    return int(ExitCode.OK if comparison.passed else ExitCode.REGRESSION)
+    return int(verdict.exit_code(comparison))
 
 
 def refresh_baselines(config: Config, options: RunOptions) -> int:
@@ -98,7 +100,7 @@ def print_summary(run_dir: Path | None, runs_dir: str) -> int:
 
     comparison = read_comparison(_run_dir(run_dir, runs_dir))
     print(render_terminal(comparison))
-    return _exit_code(comparison)
+    return int(verdict.exit_code(comparison))
 
 
 def write_reports(run_dir: Path | None, runs_dir: str) -> int:
@@ -176,21 +178,21 @@ def stress(config: Config, args: argparse.Namespace) -> int:
     """Boot the candidate, stress each configured scenario to its breaking point, write stress.md/.html."""
     from perfci.render.stress import stress_markdown
     from perfci.report import render_stress_html
-    from perfci.results import new_run_dir
+    from perfci.rundir import TARGETS_DIR, new_run_dir
     from perfci.stress import run_stress
     from perfci.targets.select import BootRequest, boot_target
 
     run_dir = new_run_dir(config.runs_dir, "stress")
     _say(f"perfci: run directory {run_dir}")
-    request = BootRequest(arm="candidate", checkout=config.project_root, workdir=run_dir / "targets" / "candidate")
+    request = BootRequest(arm="candidate", checkout=config.project_root, workdir=run_dir / TARGETS_DIR / "candidate")
     with boot_target(config, request) as target:
         _say(f"perfci: service ready at {target.base_url}: {target.description}")
         runs = run_stress(config, target, run_dir, model=args.model, say=_say)
     markdown = stress_markdown(runs)
-    atomic_write(run_dir / "stress.md", markdown)
-    atomic_write(run_dir / "stress.html", render_stress_html(runs))
+    atomic_write(run_dir / STRESS_MD, markdown)
+    atomic_write(run_dir / STRESS_HTML, render_stress_html(runs))
     print(markdown)
-    _say(f"perfci: reports: {run_dir / 'stress.md'}, {run_dir / 'stress.html'}")
+    _say(f"perfci: reports: {run_dir / STRESS_MD}, {run_dir / STRESS_HTML}")
     return int(ExitCode.OK)
 
 

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from perfci.errors import ConfigError
-from perfci.failures import read_text_file
 from perfci.model import Frozen, SloSpec, StatsSettings
+from perfci.rundir import read_text_file
 
 TargetChoice = Literal["auto", "compose", "process", "url"]
 KNOWN_SCENARIOS = ("journeys", "auth", "sessions", "search", "open", "stress")

@@ -16,20 +16,24 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import ValidationError
 
 from perfci.config import Config
-from perfci.errors import DataError
 from perfci.model import Arm, Comparison, DatabaseCounters, QueryStat, ResourcePeak, TrialInfo
 from perfci.monitor import role_of
 from perfci.recommend import Evidence, Finding, recommend
-from perfci.results import RUN_FILE, read_trial_info, trial_dirs
-from perfci.stress import STRESS_FILE, StressRun, read_stress
+from perfci.rundir import (
+    RUN_FILE,
+    TRIAL_FILE,
+    read_database_counters,
+    read_resources,
+    read_samples,
+    read_trial_info,
+    stress_file,
+    trial_dirs,
+)
+from perfci.stress import StressRun, read_stress
 from perfci.summarise import measured_window
 
-SAMPLES_FILE = "samples.parquet"
-RESOURCES_FILE = "resources.parquet"
-DATABASE_FILE = "database.json"
 # The sample columns the rules read; the rest of a trial's Parquet file stays on disk.
 EVIDENCE_COLUMNS = ["start_s", "endpoint", "latency_ms", "status", "ok", "error"]
 # The top queries kept per arm after merging trials: enough for a report, small enough for comparison.json.
@@ -43,7 +47,7 @@ def run_scenarios(run_dir: Path, comparison: Comparison | None = None) -> list[s
     return sorted(
         p.name
         for p in run_dir.iterdir()
-        if p.is_dir() and ((p / STRESS_FILE).is_file() or any(p.glob("candidate-*/trial.json")))
+        if p.is_dir() and (stress_file(run_dir, p.name).is_file() or any(p.glob(f"candidate-*/{TRIAL_FILE}")))
     )
 
 
@@ -58,20 +62,17 @@ def _in_window(frame: pd.DataFrame, column: str, info: TrialInfo) -> pd.DataFram
 
 def measured_samples(directory: Path, info: TrialInfo) -> pd.DataFrame | None:
     """A trial's raw samples of its measured window, tagged with scenario and trial; None without a file."""
-    path = directory / SAMPLES_FILE
-    if not path.is_file():
+    samples = read_samples(directory, EVIDENCE_COLUMNS)
+    if samples is None:
         return None
-    window = measured_window(pd.read_parquet(path, columns=EVIDENCE_COLUMNS), info.warmup_s, info.duration_s)
+    window = measured_window(samples, info.warmup_s, info.duration_s)
     return window.assign(scenario=info.scenario, trial=info.index)
 
 
 def measured_resources(directory: Path, info: TrialInfo) -> pd.DataFrame | None:
     """A trial's resource samples (t_s, source, cpu_percent, rss_mb) of its measured window."""
-    path = directory / RESOURCES_FILE
-    if not path.is_file():
-        return None
-    frame = pd.read_parquet(path)
-    if frame.empty:
+    frame = read_resources(directory)
+    if frame is None or frame.empty:
         return None
     return _in_window(frame, "t_s", info).assign(scenario=info.scenario, trial=info.index)
 
@@ -101,16 +102,6 @@ def resource_peaks(resources: pd.DataFrame | None) -> list[ResourcePeak]:
     ]
 
 
-def _read_counters(path: Path) -> DatabaseCounters:
-    try:
-        return DatabaseCounters.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        raise DataError(
-            f"{path} is not valid database counters: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}",
-            "regenerate the run; a hand-edited or truncated file cannot be trusted",
-        ) from None
-
-
 def merge_counters(counters: Sequence[DatabaseCounters]) -> DatabaseCounters | None:
     """Counters summed over trials; queries merged by text (calls and total summed, mean = total / calls)."""
     if not counters:
@@ -136,12 +127,8 @@ def merge_counters(counters: Sequence[DatabaseCounters]) -> DatabaseCounters | N
 
 def database_counters(run_dir: Path, scenario: str, arm: Arm) -> DatabaseCounters | None:
     """The arm's PostgreSQL counters over the scenario's trials; None when no trial recorded any."""
-    files = [d / DATABASE_FILE for d in trial_dirs(run_dir, scenario, arm) if (d / DATABASE_FILE).is_file()]
-    return merge_counters([_read_counters(f) for f in files])
-
-
-def _arm_peaks(run_dir: Path, scenario: str, arm: Arm) -> list[ResourcePeak]:
-    return resource_peaks(_concat(measured_resources(d, info) for d, info in _trials(run_dir, [scenario], arm)))
+    found = [read_database_counters(d) for d in trial_dirs(run_dir, scenario, arm)]
+    return merge_counters([c for c in found if c is not None])
 
 
 def with_run_measurements(run_dir: Path, comparison: Comparison) -> Comparison:
@@ -167,8 +154,8 @@ def with_run_measurements(run_dir: Path, comparison: Comparison) -> Comparison:
 
 def stress_runs(run_dir: Path, scenarios: Iterable[str] | None = None) -> list[StressRun]:
     """The stress results the run directory holds, in scenario order."""
-    names = scenarios if scenarios is not None else sorted(p.parent.name for p in run_dir.glob(f"*/{STRESS_FILE}"))
-    return [read_stress(run_dir, name) for name in names if (run_dir / name / STRESS_FILE).is_file()]
+    names = scenarios if scenarios is not None else sorted(p.name for p in run_dir.iterdir() if p.is_dir())
+    return [read_stress(run_dir, name) for name in names if stress_file(run_dir, name).is_file()]
 
 
 def _service_settings(run_dir: Path, config: Config | None) -> tuple[Mapping[str, str], int]:

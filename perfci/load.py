@@ -26,17 +26,23 @@ from perfci.errors import LoadError, TargetExitedError
 from perfci.lifetime import die_with_parent
 from perfci.model import SAMPLE_COLUMNS, Arm, TrialInfo
 from perfci.monitor import ResourceMonitor, database_delta, database_snapshot, peaks
-from perfci.results import TRIAL_FILE, read_trial_info, write_model
+from perfci.rundir import (
+    LOCUST_LOG,
+    LOCUST_STATS,
+    PARTS_DIR,
+    SAMPLES_FILE,
+    TRIAL_FILE,
+    read_samples,
+    write_database_counters,
+    write_model,
+    write_resources,
+    write_samples,
+)
 from perfci.summarise import endpoint_stats, measured_window
 from perfci.targets.base import Target
 from perfci.targets.health import free_port
 
 PLUGIN_FILE = Path(locust_plugin.__file__).resolve()
-SAMPLES_FILE = "samples.parquet"
-RESOURCES_FILE = "resources.parquet"
-DATABASE_FILE = "database.json"
-LOCUST_LOG = "locust.log"
-LOCUST_STATS = "locust-stats"  # --json-file writes locust-stats.json: Locust's own counts, for cross-checks
 # Locust needs a few seconds to import, spawn and stop beyond --run-time; past this margin it is hung.
 OVERRUN_MARGIN_S = 60.0
 LOCUST_CPU_LIMIT = 90.0  # percent of one core: above it the load generator, not the service, sets the pace
@@ -164,7 +170,7 @@ def run_trial(
     that got the signal sets it.
     """
     trial_dir.mkdir(parents=True, exist_ok=True)
-    parts_dir = trial_dir / "parts"
+    parts_dir = trial_dir / PARTS_DIR
     log = trial_dir / LOCUST_LOG
     processes = _launch(spec, target, _environment(spec, parts_dir), trial_dir, log)
     started_at = datetime.now(UTC)
@@ -192,14 +198,14 @@ def run_trial(
     db_after = database_snapshot(target.database_url) if target.database_url else None
 
     samples, t0 = collect_samples(parts_dir)
-    samples.to_parquet(trial_dir / SAMPLES_FILE, index=False)
+    write_samples(trial_dir, samples)
     resources = monitor.frame()
     # Resource time counts from the monitor's start; shift it onto the samples' clock (the trial's t0).
     resources["t_s"] = resources["t_s"] + (monitor.t0 - t0 if t0 else 0.0)
-    resources.to_parquet(trial_dir / RESOURCES_FILE, index=False)
+    write_resources(trial_dir, resources)
     database = database_delta(db_before, db_after)
     if database is not None:
-        write_model(trial_dir / DATABASE_FILE, database)
+        write_database_counters(trial_dir, database)
 
     service_code = target.exit_code() if target.exit_code else None
     ending = _Ending(
@@ -465,11 +471,6 @@ def _progress(spec: TrialSpec, parts_dir: Path, total_s: float) -> Progress:
     return Progress(spec.scenario, spec.arm, spec.index, min(elapsed, total_s), total_s, requests, rps, p95)
 
 
-def read_trial(trial_dir: Path) -> tuple[TrialInfo, pd.DataFrame]:
-    """A trial's record and its raw samples, as `run_trial` wrote them."""
-    return read_trial_info(trial_dir), pd.read_parquet(trial_dir / SAMPLES_FILE)
-
-
 def common_window(trials: Mapping[Arm, tuple[TrialInfo, Path]]) -> dict[Arm, tuple[TrialInfo, pd.DataFrame]]:
     """Re-measure concurrent trials over one wall-clock window: the later t0 plus warm-up to the earlier end.
 
@@ -479,7 +480,7 @@ def common_window(trials: Mapping[Arm, tuple[TrialInfo, Path]]) -> dict[Arm, tup
     """
     infos = {arm: info for arm, (info, _) in trials.items()}
     if any(info.t0_epoch is None for info in infos.values()):
-        raise LoadError("a concurrent trial recorded no start time", "look at its locust.log; it made no request")
+        raise LoadError("a concurrent trial recorded no start time", f"look at its {LOCUST_LOG}; it made no request")
     t0s = [info.t0_epoch for info in infos.values() if info.t0_epoch is not None]
     warmup = max(info.warmup_s for info in infos.values())
     start = max(t0s) + warmup
@@ -492,7 +493,9 @@ def common_window(trials: Mapping[Arm, tuple[TrialInfo, Path]]) -> dict[Arm, tup
     aligned: dict[Arm, tuple[TrialInfo, pd.DataFrame]] = {}
     for arm, (info, directory) in trials.items():
         assert info.t0_epoch is not None
-        samples = pd.read_parquet(directory / SAMPLES_FILE)
+        samples = read_samples(directory)
+        if samples is None:
+            raise LoadError(f"{directory} holds no samples", f"look at {directory / LOCUST_LOG}; the trial wrote none")
         offset = start - info.t0_epoch
         window = measured_window(samples, offset, end - start)
         updated = info.model_copy(

@@ -21,11 +21,11 @@ from typing import Any, Literal
 
 from perfci import analyse
 from perfci.errors import DataError
-from perfci.failures import ERROR_FILE
 from perfci.model import ArmInfo, Comparison, RunFailure, RunInfo, ScenarioComparison, SloSpec, StatsSettings
 from perfci.redact import redact_text
-from perfci.results import (
+from perfci.rundir import (
     COMPARISON_FILE,
+    ERROR_FILE,
     RUN_FILE,
     read_comparison,
     read_run_info,

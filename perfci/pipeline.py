@@ -26,7 +26,6 @@ from perfci.errors import (
     BootError,
     ConfigError,
     DataError,
-    ExitCode,
     LoadError,
     NothingMeasuredError,
     PerfCIError,
@@ -48,10 +47,14 @@ from perfci.model import (
 )
 from perfci.progress import trial_progress
 from perfci.redact import redact, redact_text
-from perfci.results import (
+from perfci.rundir import (
     COMPARISON_FILE,
+    LOCUST_LOG,
     RUN_FILE,
+    SEEDED_SQLITE,
+    TARGETS_DIR,
     new_run_dir,
+    read_samples,
     read_trial_info,
     trial_dir,
     trial_dirs,
@@ -98,7 +101,6 @@ class Measured:
 class RunOutcome:
     run_dir: Path
     comparison: Comparison
-    exit_code: ExitCode
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,6 @@ class BaselineOutcome:
     run_dir: Path
     comparison: Comparison
     written: list[Path]
-
-
-def exit_code_for(comparison: Comparison) -> ExitCode:
-    if comparison.failure is not None:
-        return ExitCode.INFRASTRUCTURE
-    return ExitCode.OK if comparison.passed else ExitCode.REGRESSION
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -142,7 +138,7 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
             if "\n" in error.message:  # a boot error's log excerpt: for the terminal, not the PR comment
                 say(redact_text(error.message.split("\n", 1)[1]))
             write_model(run_dir / COMPARISON_FILE, failed)
-            return RunOutcome(run_dir, failed, exit_code_for(failed))
+            return RunOutcome(run_dir, failed)
     require_measurements(measured, run_dir)
     write_model(
         run_dir / RUN_FILE,
@@ -164,7 +160,7 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
     # Resource peaks and PostgreSQL counters come from the trials' files, per scenario and arm.
     comparison = with_run_measurements(run_dir, comparison)
     write_model(run_dir / COMPARISON_FILE, comparison)
-    return RunOutcome(run_dir, comparison, exit_code_for(comparison))
+    return RunOutcome(run_dir, comparison)
 
 
 def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutcome:
@@ -376,8 +372,8 @@ class Services:
             arm=arm,
             checkout=self.checkouts[arm],
             extra_env=dict(self.extra_env[arm]),
-            workdir=self.run_dir / "targets" / arm,
-            sqlite_template=self.run_dir / "targets" / arm / "seeded.sqlite3",
+            workdir=self.run_dir / TARGETS_DIR / arm,
+            sqlite_template=self.run_dir / TARGETS_DIR / arm / SEEDED_SQLITE,
         )
         booted = self._stack.enter_context(boot_service(self.config, request))
         self._booted[arm] = booted
@@ -555,11 +551,11 @@ def _one_trial(
     directory = trial_dir(run_dir, scenario, arm, index)
     with trial_progress(options.progress and show_progress, config.profile.trials) as on_progress:
         info = run_trial(spec, target, directory, on_progress, stop)
-    samples = pd.read_parquet(directory / "samples.parquet", columns=["start_s", "latency_ms", "endpoint"])
-    if samples.empty:
+    samples = read_samples(directory, ["start_s", "latency_ms", "endpoint"])
+    if samples is None or samples.empty:
         raise LoadError(
             f"{scenario} {arm} trial {index + 1} recorded no requests",
-            f"look at {directory / 'locust.log'}; the scenario may be failing before its first request",
+            f"look at {directory / LOCUST_LOG}; the scenario may be failing before its first request",
         )
     return info, measured_window(samples, config.profile.warmup_s, config.profile.duration_s)
 
@@ -584,7 +580,7 @@ def require_measurements(measured: Measured, run_dir: Path) -> None:
     if not any(t.endpoints for arms in measured.trials.values() for trials in arms.values() for t in trials):
         raise NothingMeasuredError(
             "the run measured no request in its measured windows: nothing to compare",
-            f"look at the locust.log files under {run_dir}; the scenarios may fail before their first request",
+            f"look at the {LOCUST_LOG} files under {run_dir}; the scenarios may fail before their first request",
         )
 
 

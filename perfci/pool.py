@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from perfci.errors import DataError
 from perfci.model import SCHEMA_VERSION, EndpointStats, Environment, Frozen
-from perfci.results import atomic_write
+from perfci.rundir import atomic_write
 from perfci.testbed import testbed_id
 
 Say = Callable[[str], None]

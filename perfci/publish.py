@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from perfci import verdict
 from perfci.errors import ConfigError, PublishError
 from perfci.model import Comparison
-from perfci.render.markdown import MARKER, fingerprint
-from perfci.results import atomic_write
+from perfci.render.markdown import MARKER
+from perfci.rundir import atomic_write
 
 CommentMode = Literal["always", "on-change", "never"]
 COMMENT_MODES: tuple[CommentMode, ...] = ("always", "on-change", "never")
@@ -417,7 +418,7 @@ class GitHubCommentPublisher(Publisher):
                 if comment.body == publication.markdown:
                     return PublishOutcome(self.name, "created", comment.html_url, f"PR #{number}")
                 # Found after a lost answer with other text: another run's comment; bring it up to date.
-            new_print = fingerprint(publication.comparison)
+            new_print = verdict.fingerprint(publication.comparison)
             if self.mode == "on-change" and _fingerprint_of(comment.body or "") == new_print:
                 return PublishOutcome(self.name, "unchanged", comment.html_url, "verdicts unchanged")
             if comment.body == publication.markdown:
@@ -428,13 +429,6 @@ class GitHubCommentPublisher(Publisher):
 
 def _conclusion(comparison: Comparison) -> Literal["success", "failure"]:
     return "success" if comparison.passed else "failure"
-
-
-def _status_line(comparison: Comparison) -> str:
-    from perfci.render.markdown import headline
-
-    title, _ = headline(comparison)
-    return title.split("perfci: ", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -465,7 +459,7 @@ class CheckRunPublisher(Publisher):
                     head_sha=settings.head_sha,
                     status="completed",
                     conclusion=_conclusion(publication.comparison),
-                    output={"title": _status_line(publication.comparison), "summary": summary},
+                    output={"title": verdict.status(publication.comparison), "summary": summary},
                     **({"details_url": publication.comparison.run_url} if publication.comparison.run_url else {}),
                 ),
                 lambda: None,
@@ -490,7 +484,7 @@ class CommitStatusPublisher(Publisher):
         with _github_call(settings, f"set the commit status of {settings.head_sha[:12]}", "status"):
             repo.get_commit(settings.head_sha).create_status(
                 state=_conclusion(comparison),
-                description=_status_line(comparison)[:STATUS_DESCRIPTION_LIMIT],
+                description=verdict.status(comparison)[:STATUS_DESCRIPTION_LIMIT],
                 context=self.context,
                 **({"target_url": comparison.run_url} if comparison.run_url else {}),
             )

@@ -14,7 +14,7 @@ from perfci.model import Comparison, Environment
 from perfci.recommend import Finding
 from perfci.render.charts_data import load_charts_data
 from perfci.render.html import render_html
-from perfci.results import RUN_FILE
+from perfci.rundir import RUN_FILE
 from perfci.stress import StressRun
 from perfci.testbed import testbed_id
 from perfci.trends import TrendReport, load_trends

@@ -24,7 +24,7 @@ from perfci.recommend import Finding
 from perfci.render import format as fmt
 from perfci.render.escape import code_text, markdown_text
 from perfci.render.markdown import absolute_cells
-from perfci.results import atomic_write, read_run_info
+from perfci.rundir import STRESS_HTML, TARGETS_DIR, atomic_write, read_run_info
 from perfci.stress import StressRun
 
 Say = Callable[[str], None]
@@ -561,12 +561,12 @@ def write_performance_report(
     stress: list[StressRun] = []
     if names:
         request = BootRequest(
-            arm="candidate", checkout=config.project_root, workdir=outcome.run_dir / "targets" / "stress"
+            arm="candidate", checkout=config.project_root, workdir=outcome.run_dir / TARGETS_DIR / "stress"
         )
         with boot_target(config, request) as target:
             say(f"perfci: stressing {', '.join(names)} on {target.base_url}")
             stress = run_stress(config, target, outcome.run_dir, scenarios=names, say=say)
-        atomic_write(outcome.run_dir / "stress.html", render_stress_html(stress))
+        atomic_write(outcome.run_dir / STRESS_HTML, render_stress_html(stress))
     # After the stress, so that report.html's findings include what the stress found.
     write_report_files(outcome.run_dir, outcome.comparison)
     machine = Machine(

@@ -34,10 +34,9 @@ from perfci.breaking_point import (
 from perfci.config import Config
 from perfci.errors import LoadError
 from perfci.model import SCHEMA_VERSION, Frozen
-from perfci.results import write_model
+from perfci.rundir import read_resources, read_samples, stress_file, write_model
 from perfci.targets.base import Target
 
-STRESS_FILE = "stress.json"
 # A Locust subprocess needs a few seconds to start and stop beyond its measured window.
 STEP_OVERHEAD_S = 4.0
 
@@ -194,7 +193,7 @@ def stress_scenario(
         bisected=bisected,
         breaking_point=result,
     )
-    write_model(run_dir / scenario / STRESS_FILE, run)
+    write_model(stress_file(run_dir, scenario), run)
     return run
 
 
@@ -247,12 +246,10 @@ def _bisect(
 
 
 def _trial_frames(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    samples_file = directory / "samples.parquet"
-    if not samples_file.is_file():
-        raise LoadError(f"{samples_file} is missing", f"look at the Locust log in {directory}")
-    resources_file = directory / "resources.parquet"
-    resources = pd.read_parquet(resources_file) if resources_file.is_file() else None
-    return pd.read_parquet(samples_file), resources
+    samples = read_samples(directory)
+    if samples is None:
+        raise LoadError(f"{directory} holds no samples", f"look at the Locust log in {directory}")
+    return samples, read_resources(directory)
 
 
 def _unit(model: LoadModel) -> str:
@@ -263,7 +260,7 @@ def read_stress(run_dir: Path, scenario: str) -> StressRun:
     """A scenario's stress result from a run directory, validated."""
     from perfci.errors import DataError
 
-    path = run_dir / scenario / STRESS_FILE
+    path = stress_file(run_dir, scenario)
     try:
         return StressRun.model_validate_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

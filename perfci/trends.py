@@ -28,8 +28,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from perfci.errors import DataError
-from perfci.failures import read_text_file
 from perfci.model import SCHEMA_VERSION, Frozen, HistoryLine
+from perfci.rundir import read_text_file
 
 Direction = Literal["regression", "improvement"]
 

@@ -11,7 +11,7 @@ import pytest
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.model import Comparison, RunInfo
-from perfci.results import read_trial_info, trial_dir
+from perfci.rundir import read_trial_info, trial_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -25,7 +25,7 @@ from perfci.load import TrialSpec, run_trial
 from perfci.model import Comparison
 from perfci.monitor import ResourceMonitor
 from perfci.progress import Progress
-from perfci.results import read_trial_info
+from perfci.rundir import read_trial_info
 from perfci.targets.compose import ComposeSpec, compose_command, compose_service, compose_target
 from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available, image_tag
 

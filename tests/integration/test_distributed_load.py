@@ -15,10 +15,12 @@ import pytest
 
 from perfci.distributed import MASTER_HOST_ENV, MASTER_PORT_ENV, REMOTE_WORKERS_ENV
 from perfci.errors import LoadError
-from perfci.load import LOCUST_STATS, TrialSpec, read_trial, run_trial
+from perfci.load import TrialSpec, run_trial
 from perfci.locust_plugin import SAMPLES_DIR_ENV
+from perfci.rundir import LOCUST_STATS
 from perfci.targets.base import Target
 from perfci.targets.health import free_port
+from tests.builders import read_trial
 from tests.integration.conftest import LOAD_SEED_USERS, SCENARIOS_DIR
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 
 from perfci.cli import main
 from perfci.errors import ExitCode
-from perfci.results import read_comparison
+from perfci.rundir import read_comparison
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

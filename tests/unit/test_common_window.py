@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from perfci.errors import LoadError
-from perfci.load import SAMPLES_FILE, common_window
+from perfci.load import common_window
 from perfci.model import SAMPLE_COLUMNS, Arm, TrialInfo
-from perfci.results import TRIAL_FILE, read_trial_info, write_model
+from perfci.rundir import SAMPLES_FILE, TRIAL_FILE, read_trial_info, write_model
 
 T0 = 1_800_000_000.0
 

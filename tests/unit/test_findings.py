@@ -13,7 +13,6 @@ from perfci import testbed
 from perfci.breaking_point import Step, Thresholds, analyse
 from perfci.errors import DataError
 from perfci.findings import (
-    DATABASE_FILE,
     evidence_from_run,
     findings_for_run,
     merge_counters,
@@ -33,8 +32,8 @@ from perfci.model import (
     ScenarioComparison,
     SloSpec,
 )
-from perfci.results import RUN_FILE, trial_dir, write_model
-from perfci.stress import STRESS_FILE, StressPlan, StressRun
+from perfci.rundir import DATABASE_FILE, RUN_FILE, stress_file, trial_dir, write_model
+from perfci.stress import StressPlan, StressRun
 from perfci.summarise import endpoint_stats, measured_window
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
@@ -335,7 +334,7 @@ def test_stress_results_in_the_run_dir_feed_the_saturation_rules(
     tmp_path: Path, cpu: tuple[float, float, float], expected: set[str]
 ) -> None:
     write_trial(tmp_path, "journeys", "candidate", 0, samples(HEALTHY))
-    write_model(tmp_path / "journeys" / STRESS_FILE, stress_run(*cpu))
+    write_model(stress_file(tmp_path, "journeys"), stress_run(*cpu))
 
     evidence = evidence_from_run(tmp_path)
 

@@ -25,7 +25,7 @@ from perfci.model import (
     StatsSettings,
     TrialInfo,
 )
-from perfci.results import COMPARISON_FILE, read_comparison, trial_dir, write_model
+from perfci.rundir import COMPARISON_FILE, read_comparison, trial_dir, write_model
 
 ENV = Environment(
     runner_os="Linux",
