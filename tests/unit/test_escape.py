@@ -90,7 +90,9 @@ def _outside_code(text: str) -> str:
     """The text GitHub would scan for mentions: code spans and fenced blocks are exempt."""
     text = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
     text = re.sub(r"<code>.*?</code>", "", text)
-    return re.sub(r"&#[0-9]+;", "", text)  # entities are not references
+    # Entities are not references; each stands for one character, so it must not join its neighbours
+    # ("@&#124;0" renders as "@|0", no mention).
+    return re.sub(r"&#[0-9]+;", " ", text)
 
 
 @settings(max_examples=150, deadline=None)
