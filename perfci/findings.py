@@ -9,7 +9,6 @@ optional: a run without a database or resource monitor simply yields fewer findi
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,10 +21,10 @@ from perfci.model import Arm, Comparison, DatabaseCounters, QueryStat, ResourceP
 from perfci.monitor import role_of
 from perfci.recommend import Evidence, Finding, recommend
 from perfci.rundir import (
-    RUN_FILE,
     TRIAL_FILE,
     read_database_counters,
     read_resources,
+    read_run_record,
     read_samples,
     read_trial_info,
     stress_file,
@@ -162,11 +161,8 @@ def _service_settings(run_dir: Path, config: Config | None) -> tuple[Mapping[str
     """The service's configured environment and worker count, from the config or the run's snapshot."""
     if config is not None:
         return config.service.env, config.service.workers
-    path = run_dir / RUN_FILE
-    if not path.is_file():
-        return {}, 1
     # run.json is perfci's own file; only the two service settings are read from its config snapshot.
-    service = json.loads(path.read_text(encoding="utf-8")).get("config", {}).get("service", {})
+    service = read_run_record(run_dir).get("config", {}).get("service", {})
     env = service.get("env", {})
     return {str(k): str(v) for k, v in env.items()}, int(service.get("workers", 1))
 

@@ -9,12 +9,13 @@ and must not pay for the statistics stack.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -157,6 +158,25 @@ def _schema_version(text: str) -> int | None:
 
 def read_run_info(run_dir: Path) -> RunInfo:
     return _read_model(run_dir / RUN_FILE, RunInfo, "run directory")
+
+
+def read_run_record(run_dir: Path) -> dict[str, Any]:
+    """run.json as a plain JSON object, {} when there is none: for readers that take what they find.
+
+    Reports read a setting or two from it (the service's environment, the baselines folder), and a run
+    directory of an older perfci or a partial one must still get its report.
+    """
+    path = run_dir / RUN_FILE
+    damaged = "the run directory is damaged; re-run `perfci run` for a new one"
+    try:
+        record = json.loads(read_text_file(path, "run record", damaged))
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise DataError(f"{path} is not a valid run record (truncated or hand-edited)", damaged)
+    return record
 
 
 def read_comparison(path: Path) -> Comparison:

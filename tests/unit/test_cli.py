@@ -154,7 +154,7 @@ def test_an_unexpected_exception_is_exit_3_with_its_traceback_in_a_log(
     def broken(_: object) -> int:
         raise RuntimeError("an unforeseen bug in postgresql://ci:hunter2@db/x")
 
-    monkeypatch.setattr("perfci.cli.cmd_summary", broken)
+    monkeypatch.setattr("perfci.commands.summary.run", broken)
     monkeypatch.setattr("perfci.rundir._run_dirs", [])
     monkeypatch.setenv("TMPDIR", str(project))
     monkeypatch.setattr("tempfile.tempdir", None)
@@ -185,7 +185,7 @@ def test_a_crash_during_a_run_keeps_its_log_in_the_run_directory(
         rundir.note_run_dir(run_dir)
         raise KeyError("surprise")
 
-    monkeypatch.setattr("perfci.cli.cmd_summary", broken)
+    monkeypatch.setattr("perfci.commands.summary.run", broken)
     monkeypatch.setattr("perfci.rundir._run_dirs", [])
     assert main(["summary"]) == 3
     assert f"the traceback is in {run_dir / 'crash.log'}" in capsys.readouterr().err

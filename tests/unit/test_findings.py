@@ -11,6 +11,7 @@ import pytest
 
 from perfci import testbed
 from perfci.breaking_point import Step, Thresholds, analyse
+from perfci.commands.common import write_report_files
 from perfci.errors import DataError
 from perfci.findings import (
     evidence_from_run,
@@ -32,7 +33,8 @@ from perfci.model import (
     ScenarioComparison,
     SloSpec,
 )
-from perfci.rundir import DATABASE_FILE, RUN_FILE, stress_file, trial_dir, write_model
+from perfci.render.html import FINDINGS_HEADING, TRENDS_HEADING
+from perfci.rundir import DATABASE_FILE, REPORT_HTML, RUN_FILE, stress_file, trial_dir, write_model
 from perfci.stress import StressPlan, StressRun
 from perfci.summarise import endpoint_stats, measured_window
 
@@ -363,9 +365,13 @@ def write_history(baselines_dir: Path, scenario: str, step_index: int, n: int = 
     (history / f"{scenario}.jsonl").write_text("".join(line.model_dump_json() + "\n" for line in lines))
 
 
-def test_html_report_shows_the_findings_escaped_and_mains_trends(tmp_path: Path) -> None:
-    from perfci.report import FINDINGS_HEADING, TRENDS_HEADING, render_run_html
+def report_html(run_dir: Path, comparison: Comparison) -> str:
+    """report.html as `perfci report` writes it into the run directory."""
+    write_report_files(run_dir, comparison)
+    return (run_dir / REPORT_HTML).read_text(encoding="utf-8")
 
+
+def test_html_report_shows_the_findings_escaped_and_mains_trends(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     hostile = "<script>alert(1)</script> QueuePool limit reached"
     write_trial(run_dir, "search", "candidate", 0, samples({"GET /users": 6.0}, errors={"GET /users": (hostile, 4)}))
@@ -393,7 +399,7 @@ def test_html_report_shows_the_findings_escaped_and_mains_trends(tmp_path: Path)
     write_history(tmp_path / "baselines" / testbed.testbed_id(environment), "search", step_index=25)
     write_history(tmp_path / "baselines" / "another-cpu-2c-process-12345678", "search", step_index=5)
 
-    html = render_run_html(run_dir, comparison_for("search", ["GET /users"]))
+    html = report_html(run_dir, comparison_for("search", ["GET /users"]))
 
     findings = html.split(f"<h2>{FINDINGS_HEADING}</h2>", 1)[1].split("<h2>", 1)[0]
     assert "Requests waited for a database connection" in findings
@@ -407,10 +413,8 @@ def test_html_report_shows_the_findings_escaped_and_mains_trends(tmp_path: Path)
 
 
 def test_html_report_of_a_clean_run_says_no_rule_fired_and_has_no_trends_without_history(tmp_path: Path) -> None:
-    from perfci.report import FINDINGS_HEADING, TRENDS_HEADING, render_run_html
-
     write_trial(tmp_path, "search", "candidate", 0, samples({"GET /users": 6.0}), resource_frame=resources(30))
-    html = render_run_html(tmp_path, comparison_for("search", ["GET /users"]))
+    html = report_html(tmp_path, comparison_for("search", ["GET /users"]))
     assert "No rule fired" in html.split(FINDINGS_HEADING, 1)[1]
     assert TRENDS_HEADING not in html
     # Resource peaks come from the run's files when the comparison carries none.

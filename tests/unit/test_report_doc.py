@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from perfci.breaking_point import Step, Thresholds, analyse
+from perfci.commands.report_doc import reproduce_command, scenario_description, stressed_scenarios
 from perfci.config import Profile, load_config
 from perfci.model import (
     ArmInfo,
@@ -26,15 +27,7 @@ from perfci.model import (
     SloSpec,
 )
 from perfci.recommend import Finding
-from perfci.report_doc import (
-    Machine,
-    ReportInputs,
-    database_engine,
-    render_performance_report,
-    reproduce_command,
-    scenario_description,
-    stressed_scenarios,
-)
+from perfci.render.performance_report import Machine, ReportInputs, database_engine, render_performance_report
 from perfci.stress import StressPlan, StressRun
 
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from perfci.commands.report_doc import write_performance_report
 from perfci.config import load_config
-from perfci.report_doc import write_performance_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

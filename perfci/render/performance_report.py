@@ -1,35 +1,24 @@
-"""docs/performance_test_report.md: a real measurement and stress of the reference service, written up.
+"""docs/performance_test_report.md rendered: a real measurement and stress of the service, written up.
 
-`write_performance_report` runs the configured suite (`pipeline.run`) and a stress of the configured
-stress scenarios into one run directory, gathers the findings, and writes the Markdown that
-`render_performance_report` makes from a `ReportInputs` record; the renderer is pure so that tests feed it
-fixtures. Everything the report states comes from the run directory it names, which keeps the raw data.
+Pure: `render_performance_report` makes the Markdown from a `ReportInputs` record, which
+`perfci report-doc` (perfci/commands/report_doc.py) gathers from one run directory; tests feed fixtures.
+Everything the report states comes from the run directory it names, which keeps the raw data.
 """
 
 from __future__ import annotations
 
-import ast
-import os
-import shlex
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 
-from perfci.config import Config, Profile
-from perfci.findings import findings_for_run, with_run_measurements
+from perfci.config import Profile
 from perfci.model import Comparison, DatabaseCounters, EndpointComparison, Environment, ResourcePeak, SloSpec
 from perfci.recommend import Finding
 from perfci.render import format as fmt
 from perfci.render.escape import code_text, markdown_text
 from perfci.render.markdown import absolute_cells
-from perfci.rundir import STRESS_HTML, TARGETS_DIR, atomic_write, read_run_info
 from perfci.stress import StressRun
 
-Say = Callable[[str], None]
-
-REPORT_PATH = Path("docs/performance_test_report.md")
 SEVERITY_LABEL = {"critical": "🔴 critical", "warning": "🟡 warning", "info": "🔵 info"}
 
 
@@ -68,11 +57,6 @@ class ReportInputs:
     stress_budget_s: float | None = None
     findings: Sequence[Finding] = ()
     notes: Sequence[str] = field(default_factory=tuple)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Rendering: pure, inputs in, Markdown out.
-# ----------------------------------------------------------------------------------------------------------
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
@@ -450,142 +434,9 @@ def render_performance_report(inputs: ReportInputs) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-# ----------------------------------------------------------------------------------------------------------
-# I/O: measure, stress, gather, write.
-# ----------------------------------------------------------------------------------------------------------
-
-
-def scenario_description(path: Path) -> str:
-    """The first line of a locustfile's module docstring."""
-    if not path.is_file():
-        return ""
-    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
-    return doc.strip().splitlines()[0] if doc else ""
-
-
-def memory_gb() -> float | None:
-    meminfo = Path("/proc/meminfo")
-    if not meminfo.is_file():
-        return None
-    for line in meminfo.read_text(encoding="utf-8").splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) / 1024 / 1024
-    return None
-
-
-def _load_average() -> tuple[float, float, float] | None:
-    try:
-        return os.getloadavg()
-    except OSError:
-        return None
-
-
 def database_engine(description: str, comparison: Comparison) -> str:
     if "SQLite" in description:
         return "SQLite"
     if "PostgreSQL" in description or any(s.database for s in comparison.scenarios):
         return "PostgreSQL"
     return f"not known to perfci (target {description or 'unknown'})"
-
-
-def reproduce_command(argv: Sequence[str], config: Config) -> str:
-    """`nox -s report -- <the CLI's arguments>`; from Python, the profile and scenarios that were used."""
-    if len(argv) >= 2 and argv[1] == "report-doc":
-        args = list(argv[2:])
-    else:
-        args = ["--profile", config.profile_name, *(a for s in config.scenarios for a in ("--scenario", s))]
-    return shlex.join(["nox", "-s", "report", *(["--", *args] if args else [])])
-
-
-def gather_inputs(
-    config: Config,
-    run_dir: Path,
-    comparison: Comparison,
-    stress: Sequence[StressRun],
-    *,
-    command: str,
-    machine: Machine,
-    stress_budget_s: float | None = None,
-) -> ReportInputs:
-    """The report's inputs from a finished run directory."""
-    info = read_run_info(run_dir)
-    measured = with_run_measurements(run_dir, comparison)
-    try:
-        shown_dir = str(run_dir.relative_to(config.project_root))
-    except ValueError:
-        shown_dir = str(run_dir)
-    return ReportInputs(
-        generated_at=datetime.now(UTC),
-        command=command,
-        run_dir=shown_dir,
-        commit=info.candidate_commit,
-        dirty=info.candidate_dirty,
-        environment=info.environment,
-        machine=machine,
-        target_description=info.target_description,
-        database_engine=database_engine(info.target_description, measured),
-        profile_name=config.profile_name,
-        profile=config.profile,
-        scenarios=list(config.scenarios),
-        scenario_descriptions={s: scenario_description(config.scenario_file(s)) for s in config.scenarios},
-        slos=list(config.slos),
-        service_env=dict(config.service.env),
-        comparison=measured,
-        stress=list(stress),
-        stress_budget_s=stress_budget_s,
-        findings=findings_for_run(run_dir, comparison, config),
-    )
-
-
-def stressed_scenarios(config: Config) -> list[str]:
-    """The configured stress scenarios that this run also measures (`--scenario` narrows both)."""
-    return [s for s in config.stress.scenarios if s in config.scenarios]
-
-
-def write_performance_report(
-    config: Config, say: Say, *, output: Path | None = None, argv: Sequence[str] | None = None
-) -> Path:
-    """Measure and stress the service, then write the report (docs/performance_test_report.md by default)."""
-    from perfci import pipeline
-    from perfci.commands import write_report_files
-    from perfci.report import render_stress_html
-    from perfci.stress import run_stress
-    from perfci.targets.select import BootRequest, boot_target
-
-    arguments = tuple(sys.argv if argv is None else argv)
-    command = reproduce_command(arguments, config)
-    before = _load_average()
-    options = pipeline.RunOptions(label="report", command=arguments)
-    outcome = pipeline.run(config, options, say)
-    names = stressed_scenarios(config)
-    stress: list[StressRun] = []
-    if names:
-        request = BootRequest(
-            arm="candidate", checkout=config.project_root, workdir=outcome.run_dir / TARGETS_DIR / "stress"
-        )
-        with boot_target(config, request) as target:
-            say(f"perfci: stressing {', '.join(names)} on {target.base_url}")
-            stress = run_stress(config, target, outcome.run_dir, scenarios=names, say=say)
-        atomic_write(outcome.run_dir / STRESS_HTML, render_stress_html(stress))
-    # After the stress, so that report.html's findings include what the stress found.
-    write_report_files(outcome.run_dir, outcome.comparison)
-    machine = Machine(
-        memory_gb=memory_gb(),
-        load_average_before=before,
-        load_average_after=_load_average(),
-        service_workers=config.service.workers,
-        locust_workers=config.workers,
-    )
-    inputs = gather_inputs(
-        config,
-        outcome.run_dir,
-        outcome.comparison,
-        stress,
-        command=command,
-        machine=machine,
-        stress_budget_s=config.stress.max_duration_s if names else None,
-    )
-    path = output or config.project_root / REPORT_PATH
-    atomic_write(path, render_performance_report(inputs))
-    say(f"perfci: performance report written to {path} (raw data in {outcome.run_dir})")
-    return path
