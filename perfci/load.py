@@ -24,7 +24,7 @@ from perfci import locust_plugin
 from perfci.distributed import remote_workers
 from perfci.errors import LoadError, TargetExitedError
 from perfci.lifetime import die_with_parent
-from perfci.model import SAMPLE_COLUMNS, Arm, TrialInfo
+from perfci.model import SAMPLE_COLUMNS, Arm, DatabaseCounters, TrialInfo
 from perfci.monitor import ResourceMonitor, database_delta, database_snapshot, peaks
 from perfci.rundir import (
     LOCUST_LOG,
@@ -32,7 +32,6 @@ from perfci.rundir import (
     PARTS_DIR,
     SAMPLES_FILE,
     TRIAL_FILE,
-    read_samples,
     write_database_counters,
     write_model,
     write_resources,
@@ -83,6 +82,16 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class MeasuredTrial:
+    """What one trial measured, held in memory as it was written to the trial's folder."""
+
+    info: TrialInfo
+    samples: pd.DataFrame  # every request (model.SAMPLE_COLUMNS), warm-up included
+    resources: pd.DataFrame  # the whole trial's resource samples, on the samples' clock
+    database: DatabaseCounters | None
 
 
 def _locust_base(spec: TrialSpec) -> list[str]:
@@ -162,7 +171,18 @@ def run_trial(
     on_progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
 ) -> TrialInfo:
-    """Drive one trial and write samples, resources and trial.json into `trial_dir`.
+    """Drive one trial and write samples, resources and trial.json into `trial_dir`; see `measure_trial`."""
+    return measure_trial(spec, target, trial_dir, on_progress, stop).info
+
+
+def measure_trial(
+    spec: TrialSpec,
+    target: Target,
+    trial_dir: Path,
+    on_progress: ProgressCallback | None = None,
+    stop: threading.Event | None = None,
+) -> MeasuredTrial:
+    """Drive one trial, write samples, resources and trial.json into `trial_dir`, and keep them in memory.
 
     Every Locust process's exit code is checked; a crash is a LoadError raised after what was measured is
     on disk. A run that overruns its bound by OVERRUN_MARGIN_S is killed. Setting `stop` ends the trial
@@ -241,7 +261,7 @@ def run_trial(
     )
     write_model(trial_dir / TRIAL_FILE, info)
     ending.raise_failure(spec, target, trial_dir)
-    return info
+    return MeasuredTrial(info, samples, resources, database)
 
 
 @dataclass(frozen=True)
@@ -471,14 +491,16 @@ def _progress(spec: TrialSpec, parts_dir: Path, total_s: float) -> Progress:
     return Progress(spec.scenario, spec.arm, spec.index, min(elapsed, total_s), total_s, requests, rps, p95)
 
 
-def common_window(trials: Mapping[Arm, tuple[TrialInfo, Path]]) -> dict[Arm, tuple[TrialInfo, pd.DataFrame]]:
+def common_window(
+    trials: Mapping[Arm, tuple[TrialInfo, pd.DataFrame, Path]],
+) -> dict[Arm, tuple[TrialInfo, pd.DataFrame]]:
     """Re-measure concurrent trials over one wall-clock window: the later t0 plus warm-up to the earlier end.
 
     Each arm's Locust starts a little apart from the other's; measured from its own start, each arm's
     window would cover a slightly different stretch of the host's life, and a swing at either edge would
     hit one arm only. Figures, rate and trial.json are rewritten for the common window.
     """
-    infos = {arm: info for arm, (info, _) in trials.items()}
+    infos = {arm: info for arm, (info, _, _) in trials.items()}
     if any(info.t0_epoch is None for info in infos.values()):
         raise LoadError("a concurrent trial recorded no start time", f"look at its {LOCUST_LOG}; it made no request")
     t0s = [info.t0_epoch for info in infos.values() if info.t0_epoch is not None]
@@ -491,11 +513,8 @@ def common_window(trials: Mapping[Arm, tuple[TrialInfo, Path]]) -> dict[Arm, tup
             "the machine is overloaded: lower the users or run with --ab-schedule interleaved",
         )
     aligned: dict[Arm, tuple[TrialInfo, pd.DataFrame]] = {}
-    for arm, (info, directory) in trials.items():
+    for arm, (info, samples, directory) in trials.items():
         assert info.t0_epoch is not None
-        samples = read_samples(directory)
-        if samples is None:
-            raise LoadError(f"{directory} holds no samples", f"look at {directory / LOCUST_LOG}; the trial wrote none")
         offset = start - info.t0_epoch
         window = measured_window(samples, offset, end - start)
         updated = info.model_copy(

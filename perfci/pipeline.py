@@ -1,6 +1,9 @@
-"""The run, stage by stage: boot -> load -> collect -> analyse -> render -> write; verdicts become an exit code.
+"""The run, stage by stage: boot -> measure (load, collect) -> analyse -> write (docs/architecture.md).
 
-Results are on disk before anything is printed or published, so a failure late in the run loses nothing.
+`run` reads top to bottom as those stages; the command (perfci/commands/run.py) then renders, publishes
+and turns the verdict into an exit code. Results are on disk before anything is printed or published, so
+a failure late in the run loses nothing. Over 400 lines because the measure stage's scheduling (the arms'
+services, counterbalanced and concurrent pairs, sequential looks) lives here beside the stage list.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Literal
 import pandas as pd
 
 from perfci import analyse, baselines, failures, gitrefs, side_by_side, stats, testbed
+from perfci.collect import TrialRecord, trial_record, with_measurements
 from perfci.config import Config
 from perfci.cpu_idle import cpus_awake
 from perfci.environment import current_environment
@@ -31,8 +35,7 @@ from perfci.errors import (
     PerfCIError,
     TargetExitedError,
 )
-from perfci.findings import with_run_measurements
-from perfci.load import TrialSpec, common_window, run_trial
+from perfci.load import MeasuredTrial, TrialSpec, common_window, measure_trial
 from perfci.model import (
     Arm,
     ArmInfo,
@@ -54,7 +57,6 @@ from perfci.rundir import (
     SEEDED_SQLITE,
     TARGETS_DIR,
     new_run_dir,
-    read_samples,
     read_trial_info,
     trial_dir,
     trial_dirs,
@@ -95,6 +97,8 @@ class Measured:
     environment: Environment
     # A/B only: per scenario, why its sequential run stopped where it did (docs/statistics.md, "Sequential").
     stops: dict[str, str] = field(default_factory=dict)
+    # Per scenario and arm, each trial collected (resource samples, database counters), in trial order.
+    records: dict[str, dict[Arm, list[TrialRecord]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -157,8 +161,8 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
     )
     comparison = compare(config, options, measured, candidate_commit, base_commit, say)
     comparison = with_unmatched_slo_notes(config, comparison)
-    # Resource peaks and PostgreSQL counters come from the trials' files, per scenario and arm.
-    comparison = with_run_measurements(run_dir, comparison)
+    # Resource peaks and PostgreSQL counters, per scenario and arm, from the trials collected.
+    comparison = with_measurements(comparison, measured.records)
     write_model(run_dir / COMPARISON_FILE, comparison)
     return RunOutcome(run_dir, comparison)
 
@@ -210,6 +214,7 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
     rng = random.Random(options.order_seed)
     trials: dict[str, dict[Arm, list[TrialInfo]]] = {}
     histograms: dict[str, dict[Arm, dict[str, Histogram]]] = {}
+    records: dict[str, dict[Arm, list[TrialRecord]]] = {}
     with (
         cpus_awake(config.hold_cpus_awake, say) as cpu_idle,
         Services(config, options, run_dir, checkouts, say) as services,
@@ -227,33 +232,35 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
         stops: dict[str, str] = {}
         for scenario in config.scenarios:
             trials[scenario] = {arm: [] for arm in arms}
-            samples: dict[Arm, list[pd.DataFrame]] = {arm: [] for arm in arms}
+            records[scenario] = {arm: [] for arm in arms}
             together = len(arms) == 2 and runs_concurrently(config, scenario)
             for index, order in enumerate(pair_orders(arms, pairs, rng)):
                 if together:
                     done += 2
                     say(f"perfci: [{done}/{total}] {scenario} base and candidate together, pair {index + 1}/{pairs}")
-                    measured_pair = _concurrent_pair(config, options, scenario, index, order, services, run_dir)
-                    for arm, (info, window) in measured_pair.items():
-                        trials[scenario][arm].append(info)
-                        samples[arm].append(window)
+                    pair = _concurrent_pair(config, options, scenario, index, order, services, run_dir)
+                    for arm, record in pair.items():
+                        trials[scenario][arm].append(record.info)
+                        records[scenario][arm].append(record)
                 else:
                     for arm in order:
                         done += 1
                         say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{pairs}")
                         target = services.for_trial(arm)
-                        info, window = _one_trial(config, options, scenario, arm, index, target, run_dir)
-                        trials[scenario][arm].append(info)
-                        samples[arm].append(window)
+                        record = _own_window(config, _one_trial(config, options, scenario, arm, index, target, run_dir))
+                        trials[scenario][arm].append(record.info)
+                        records[scenario][arm].append(record)
                 if index + 1 in looks:
                     reason = look(config, scenario, trials[scenario], looks)
                     if reason is not None:
                         stops[scenario] = reason
                         say(f"perfci: {scenario}: stopping: {reason}")
                         break
-            histograms[scenario] = {arm: _histograms(samples[arm]) for arm in arms}
+            histograms[scenario] = {
+                arm: _histograms([r.window for r in records[scenario][arm] if r.window is not None]) for arm in arms
+            }
         targets = dict(services.targets)
-    return Measured(trials, histograms, targets, environment, stops)
+    return Measured(trials, histograms, targets, environment, stops, records)
 
 
 def planned_looks(config: Config) -> list[int]:
@@ -315,7 +322,7 @@ def _concurrent_pair(
     order: Sequence[Arm],
     services: Services,
     run_dir: Path,
-) -> dict[Arm, tuple[TrialInfo, pd.DataFrame]]:
+) -> dict[Arm, TrialRecord]:
     """Both arms' trials of one pair at the same time, one Locust each; `order` says who boots and starts first.
 
     The order is counterbalanced like an interleaved run's, so a head start of a few milliseconds, or the
@@ -338,7 +345,13 @@ def _concurrent_pair(
             raise
     measured = {arm: futures[arm].result() for arm in sorted(order)}
     # Both arms are judged over one wall-clock window (the later start plus warm-up to the earlier end).
-    return common_window({arm: (info, trial_dir(run_dir, scenario, arm, index)) for arm, (info, _) in measured.items()})
+    aligned = common_window(
+        {arm: (m.info, m.samples, trial_dir(run_dir, scenario, arm, index)) for arm, m in measured.items()}
+    )
+    return {
+        arm: trial_record(info, window, measured[arm].resources, measured[arm].database)
+        for arm, (info, window) in aligned.items()
+    }
 
 
 class Services:
@@ -533,7 +546,7 @@ def _one_trial(
     run_dir: Path,
     show_progress: bool = True,
     stop: threading.Event | None = None,
-) -> tuple[TrialInfo, pd.DataFrame]:
+) -> MeasuredTrial:
     spec = TrialSpec(
         scenario=scenario,
         locustfile=config.scenario_file(scenario),
@@ -550,14 +563,19 @@ def _one_trial(
     )
     directory = trial_dir(run_dir, scenario, arm, index)
     with trial_progress(options.progress and show_progress, config.profile.trials) as on_progress:
-        info = run_trial(spec, target, directory, on_progress, stop)
-    samples = read_samples(directory, ["start_s", "latency_ms", "endpoint"])
-    if samples is None or samples.empty:
+        measured = measure_trial(spec, target, directory, on_progress, stop)
+    if measured.samples.empty:
         raise LoadError(
             f"{scenario} {arm} trial {index + 1} recorded no requests",
             f"look at {directory / LOCUST_LOG}; the scenario may be failing before its first request",
         )
-    return info, measured_window(samples, config.profile.warmup_s, config.profile.duration_s)
+    return measured
+
+
+def _own_window(config: Config, measured: MeasuredTrial) -> TrialRecord:
+    """The record of a trial judged over its own measured window (not a concurrent pair's common one)."""
+    window = measured_window(measured.samples, config.profile.warmup_s, config.profile.duration_s)
+    return trial_record(measured.info, window, measured.resources, measured.database)
 
 
 def failed_comparison(config: Config, error: PerfCIError, candidate_commit: str | None) -> Comparison:
@@ -640,7 +658,7 @@ def _stored_baseline(
         return None, None
 
 
-def _histograms(windows: list[pd.DataFrame]) -> dict[str, Histogram]:
+def _histograms(windows: Sequence[pd.DataFrame]) -> dict[str, Histogram]:
     pooled = pd.concat(windows, ignore_index=True)
     return {str(e): histogram(g["latency_ms"]) for e, g in pooled.groupby("endpoint", observed=True)}
 

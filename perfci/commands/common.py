@@ -143,14 +143,16 @@ def write_report_files(run_dir: Path, comparison: Comparison) -> list[Path]:
 
 def _run_html(run_dir: Path, comparison: Comparison) -> str:
     """report.html from what the run directory holds beyond the comparison: charts, findings, trends."""
-    from perfci.findings import findings_for_run, with_run_measurements
+    from perfci.collect import with_run_measurements
+    from perfci.findings import findings_for_run
     from perfci.render.charts_data import load_charts_data
     from perfci.render.html import render_run_html
 
+    measured = with_run_measurements(run_dir, comparison)
     return render_run_html(
-        with_run_measurements(run_dir, comparison),
+        measured,
         load_charts_data(run_dir, comparison),
-        findings_for_run(run_dir, comparison),
+        findings_for_run(run_dir, measured),
         _trend_reports(run_dir, [s.scenario for s in comparison.scenarios]),
     )
 

@@ -137,7 +137,8 @@ def gather_inputs(
     stress_budget_s: float | None = None,
 ) -> ReportInputs:
     """The report's inputs from a finished run directory."""
-    from perfci.findings import findings_for_run, with_run_measurements
+    from perfci.collect import with_run_measurements
+    from perfci.findings import findings_for_run
     from perfci.render.performance_report import ReportInputs, database_engine
 
     info = read_run_info(run_dir)
@@ -165,7 +166,7 @@ def gather_inputs(
         comparison=measured,
         stress=list(stress),
         stress_budget_s=stress_budget_s,
-        findings=findings_for_run(run_dir, comparison, config),
+        findings=findings_for_run(run_dir, measured, config),
     )
 
 

@@ -11,14 +11,13 @@ import pytest
 
 from perfci import testbed
 from perfci.breaking_point import Step, Thresholds, analyse
+from perfci.collect import merge_counters, with_run_measurements
 from perfci.commands.common import write_report_files
 from perfci.errors import DataError
 from perfci.findings import (
     evidence_from_run,
     findings_for_run,
-    merge_counters,
     run_scenarios,
-    with_run_measurements,
 )
 from perfci.model import (
     Arm,
@@ -263,7 +262,7 @@ def test_database_counters_are_merged_over_trials_and_feed_the_slower_query_rule
     assert candidate.blks_hit == 2000
     assert candidate.top_queries == [QueryStat(query=SEARCH_QUERY, calls=1000, mean_ms=6.5, total_ms=6500.0)]
 
-    findings = {f.rule: f for f in findings_for_run(tmp_path, comparison)}
+    findings = {f.rule: f for f in findings_for_run(tmp_path, enriched)}
     assert "0.80 ms to 6.50 ms" in findings["database_query_slower"].detail
     assert "it likely serves GET /users" in findings["database_query_slower"].detail
 

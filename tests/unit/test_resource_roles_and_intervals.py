@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from perfci.findings import resource_peaks
+from perfci.collect import resource_peaks
 from perfci.model import MetricComparison, ResourcePeak, ScenarioComparison
 from perfci.monitor import role_of
 from perfci.render import format as fmt
