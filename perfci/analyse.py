@@ -8,9 +8,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, ParamSpec
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -35,6 +35,7 @@ from perfci.stats import FloatArray
 Mode = Literal["ab", "baseline", "none"]
 Schedule = Literal["interleaved", "concurrent"]
 Trials = Sequence[Mapping[str, EndpointStats]]
+P = ParamSpec("P")
 
 # What is judged is `StatsSettings.metrics` (default p50, p95 and error rate). Per-endpoint throughput is
 # reported but never judged: in a closed-loop scenario every endpoint's rate follows the whole journey's
@@ -133,43 +134,6 @@ class Judgement:
     judged_tests: int
 
 
-def compare_scenario(
-    scenario: str,
-    base_trials: Trials | None,
-    candidate_trials: Trials,
-    *,
-    mode: Mode,
-    settings: StatsSettings,
-    slos: Sequence[SloSpec],
-    base_histograms: Mapping[str, Histogram] | None = None,
-    candidate_histograms: Mapping[str, Histogram] | None = None,
-    environment_differences: Sequence[str] = (),
-    flags: Sequence[str] = (),
-    notes: Sequence[str] = (),
-    schedule: Schedule = "interleaved",
-    looks: Sequence[int] = (),
-    stop_reason: str = "",
-) -> ScenarioComparison:
-    """Judge one scenario as a PR of its own: `gather_scenario`, then `judge` with a family of one scenario."""
-    evidence = gather_scenario(
-        scenario,
-        base_trials,
-        candidate_trials,
-        mode=mode,
-        settings=settings,
-        slos=slos,
-        base_histograms=base_histograms,
-        candidate_histograms=candidate_histograms,
-        environment_differences=environment_differences,
-        flags=flags,
-        notes=notes,
-        schedule=schedule,
-        looks=looks,
-        stop_reason=stop_reason,
-    )
-    return judge([evidence], settings).scenarios[0]
-
-
 def gather_scenario(
     scenario: str,
     base_trials: Trials | None,
@@ -239,6 +203,19 @@ def gather_scenario(
         environment_differences=tuple(environment_differences),
         flags=tuple(flags),
     )
+
+
+def _judged_alone(gather: Callable[P, ScenarioEvidence]) -> Callable[P, ScenarioComparison]:
+    def judged(*args: P.args, **kwargs: P.kwargs) -> ScenarioComparison:
+        settings = kwargs["settings"]
+        assert isinstance(settings, StatsSettings)
+        return judge([gather(*args, **kwargs)], settings).scenarios[0]
+
+    return judged
+
+
+# Judge one scenario as a PR of its own: `gather_scenario` (same arguments), then `judge` with a family of one.
+compare_scenario = _judged_alone(gather_scenario)
 
 
 def look_share(looks: Sequence[int], pairs: int, alpha: float) -> float:
@@ -723,10 +700,6 @@ def _sd(values: FloatArray) -> float:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _applies(slo: SloSpec, scenario: str) -> bool:
-    return slo.scenario is None or slo.scenario == scenario
-
-
 def evaluate_slos(candidate_trials: Trials, slos: Sequence[SloSpec], scenario: str) -> list[SloResult]:
     """Absolute limits on the candidate arm, independent of any comparison.
 
@@ -736,7 +709,7 @@ def evaluate_slos(candidate_trials: Trials, slos: Sequence[SloSpec], scenario: s
     """
     results: list[SloResult] = []
     for slo in slos:
-        if not _applies(slo, scenario):
+        if not slo.applies(scenario):
             continue
         figures = [t[slo.endpoint] for t in candidate_trials if slo.endpoint in t]
         if not figures:

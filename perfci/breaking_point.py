@@ -23,6 +23,7 @@ Method (stated in the result, so a reader knows what "knee" means here):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -183,7 +184,7 @@ def step_results(
                 p99=float(p99),
                 error_rate=error_rate,
                 endpoints=endpoints,
-                cpu_mean=_cpu_means(resources, begin, step.end_s),
+                cpu_mean=cpu_means(resources, begin, step.end_s),
                 failures=_failures(
                     scenario, endpoints, error_rate, requests=len(window), slos=slos, thresholds=thresholds
                 ),
@@ -255,16 +256,13 @@ def _unit(model: LoadModel) -> str:
     return "users" if model == "closed" else "requests/s"
 
 
-def _cpu_means(resources: pd.DataFrame | None, begin: float, end: float) -> dict[str, float]:
+def cpu_means(resources: pd.DataFrame | None, begin: float = -math.inf, end: float = math.inf) -> dict[str, float]:
+    """Per source the mean CPU (percent of one core) of the resource samples in [begin, end)."""
     if resources is None or resources.empty:
         return {}
     inside = resources[(resources["t_s"] >= begin) & (resources["t_s"] < end)]
     means = inside.groupby("source", sort=True, observed=True)["cpu_percent"].mean()
     return {str(source): float(value) for source, value in means.items()}
-
-
-def _applies(slo: SloSpec, scenario: str, endpoint: str) -> bool:
-    return slo.endpoint == endpoint and (slo.scenario is None or slo.scenario == scenario)
 
 
 def _failures(
@@ -280,7 +278,7 @@ def _failures(
     for endpoint, stats in endpoints.items():
         if stats.n < MIN_SAMPLES_FOR_SLO:
             continue
-        for slo in (s for s in slos if _applies(s, scenario, endpoint)):
+        for slo in (s for s in slos if s.applies(scenario, endpoint)):
             if slo.p95_ms is not None and stats.p95 > slo.p95_ms:
                 failures.append(LimitBreach(endpoint=endpoint, limit_name="p95", limit=slo.p95_ms, observed=stats.p95))
             if slo.p99_ms is not None and stats.p99 > slo.p99_ms:

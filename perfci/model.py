@@ -34,7 +34,6 @@ JudgedMetric = Literal["p50", "p90", "p95", "p99", "mean", "error_rate"]
 JUDGEABLE_METRICS: tuple[JudgedMetric, ...] = ("p50", "p90", "p95", "p99", "mean", "error_rate")
 Verdict = Literal["regression", "improvement", "no_change", "inconclusive"]
 # Latency metrics are better when lower; throughput when higher; error rate is judged on its own rules.
-LATENCY_METRICS: tuple[Metric, ...] = ("p50", "p90", "p95", "p99", "mean")
 
 
 class Frozen(BaseModel):
@@ -225,6 +224,11 @@ class SloSpec(Frozen):
     p95_ms: float | None = None
     p99_ms: float | None = None
     error_rate: float | None = None
+
+    def applies(self, scenario: str, endpoint: str | None = None) -> bool:
+        """Whether this SLO holds in `scenario` (and, when given, for `endpoint`)."""
+        in_scenario = self.scenario is None or self.scenario == scenario
+        return in_scenario and (endpoint is None or self.endpoint == endpoint)
 
 
 # ----------------------------------------------------------------------------------------------------------

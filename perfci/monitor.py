@@ -7,7 +7,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -88,9 +88,6 @@ class ResourceMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="perfci-monitor", daemon=True)
         self.t0 = time.time()
-
-    def add_locust(self, pids: Sequence[int]) -> None:
-        self.locust.roots.extend(_processes(pids))
 
     def start(self) -> None:
         self.t0 = time.time()
@@ -260,13 +257,3 @@ def database_delta(
     queries.sort(key=lambda q: q.total_ms, reverse=True)
     deltas = {k: int(a_counters.get(k, 0) or 0) - int(b_counters.get(k, 0) or 0) for k in COUNTER_COLUMNS}
     return DatabaseCounters(**deltas, top_queries=queries[:top])
-
-
-@contextlib.contextmanager
-def watching(target: Target) -> Iterator[ResourceMonitor]:
-    monitor = ResourceMonitor(target)
-    monitor.start()
-    try:
-        yield monitor
-    finally:
-        monitor.stop()

@@ -517,11 +517,7 @@ def compare(
         created_at=datetime.now(UTC),
         mode=mode,
         base=base_info,
-        candidate=ArmInfo(
-            label=f"working tree@{(candidate_commit or 'unknown')[:7]}",
-            commit=candidate_commit,
-            environment=measured.environment,
-        ),
+        candidate=candidate_arm(candidate_commit, measured.environment),
         profile=config.profile_name,
         alpha=config.statistics.alpha,
         power=config.statistics.power,
@@ -578,13 +574,18 @@ def _own_window(config: Config, measured: MeasuredTrial) -> TrialRecord:
     return trial_record(measured.info, window, measured.resources, measured.database)
 
 
+def candidate_arm(commit: str | None, environment: Environment | None = None) -> ArmInfo:
+    """The arm a run measures: the working tree at its commit."""
+    return ArmInfo(label=f"working tree@{(commit or 'unknown')[:7]}", commit=commit, environment=environment)
+
+
 def failed_comparison(config: Config, error: PerfCIError, candidate_commit: str | None) -> Comparison:
     """A comparison without scenarios that carries the failure: no verdict, exit 3."""
     return Comparison(
         created_at=datetime.now(UTC),
         mode="none",
         base=None,
-        candidate=ArmInfo(label=f"working tree@{(candidate_commit or 'unknown')[:7]}", commit=candidate_commit),
+        candidate=candidate_arm(candidate_commit),
         profile=config.profile_name,
         alpha=config.statistics.alpha,
         power=config.statistics.power,

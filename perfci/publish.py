@@ -23,7 +23,6 @@ from perfci.render.markdown import MARKER
 from perfci.rundir import atomic_write
 
 CommentMode = Literal["always", "on-change", "never"]
-COMMENT_MODES: tuple[CommentMode, ...] = ("always", "on-change", "never")
 Action = Literal["created", "updated", "unchanged", "skipped", "written"]
 # The login GitHub Actions' GITHUB_TOKEN writes as; that token may not read GET /user to learn it.
 ACTIONS_BOT_LOGIN = "github-actions[bot]"

@@ -14,7 +14,7 @@ from typing import Literal
 
 import pandas as pd
 
-from perfci.breaking_point import BreakingPoint, resource_kind
+from perfci.breaking_point import BreakingPoint, cpu_means, resource_kind
 from perfci.model import Comparison, DatabaseCounters, EndpointStats, Frozen, QueryStat, TrialInfo
 
 Severity = Literal["info", "warning", "critical"]
@@ -62,13 +62,6 @@ def _median_endpoints(trials: Sequence[TrialInfo]) -> dict[str, dict[str, float]
     }
 
 
-def _cpu_means(resources: pd.DataFrame | None) -> dict[str, float]:
-    if resources is None or resources.empty:
-        return {}
-    means = resources.groupby("source", sort=True, observed=True)["cpu_percent"].mean()
-    return {str(source): float(value) for source, value in means.items()}
-
-
 def password_hash_dominates_login(evidence: Evidence) -> Finding | None:
     """Login is many times slower than every other endpoint while the service's CPU works: that is hashing."""
     figures = _median_endpoints(evidence.trials)
@@ -80,7 +73,7 @@ def password_hash_dominates_login(evidence: Evidence) -> Finding | None:
     if login["p50"] < 20.0 or login["p50"] < 5 * typical:
         return None
     service_cpu = max(
-        (v for s, v in _cpu_means(evidence.resources).items() if resource_kind(s) == "service"), default=None
+        (v for s, v in cpu_means(evidence.resources).items() if resource_kind(s) == "service"), default=None
     )
     time_cost = evidence.service_env.get("USERSVC_HASH_TIME_COST", "?")
     memory = evidence.service_env.get("USERSVC_HASH_MEMORY_KIB", "?")
