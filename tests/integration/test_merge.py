@@ -79,12 +79,12 @@ def test_two_shards_run_separately_merge_into_one_judged_run(project: Path) -> N
     alone = [read_comparison(s) for s in shards]
     assert merged.judged_tests == sum(c.judged_tests for c in alone)
     # Same trials, same tests: only the family grew, so no adjusted p can fall.
-    for shard, scenario in zip(alone, merged.scenarios, strict=True):
-        before = {(e.endpoint, m.metric): m.p_adjusted for e in shard.scenarios[0].endpoints for m in e.metrics}
-        after = {(e.endpoint, m.metric): m.p_adjusted for e in scenario.endpoints for m in e.metrics}
+    for own, joined in zip(alone, merged.scenarios, strict=True):
+        before = {(e.endpoint, m.metric): m.p_adjusted for e in own.scenarios[0].endpoints for m in e.metrics}
+        after = {(e.endpoint, m.metric): m.p_adjusted for e in joined.endpoints for m in e.metrics}
         assert after.keys() == before.keys()
         assert all(after[k] >= before[k] - 1e-12 for k in before)
-        assert scenario.resources == shard.scenarios[0].resources
+        assert joined.resources == own.scenarios[0].resources
     assert merged.candidate.commit == alone[0].candidate.commit
     assert json.loads((merged_dir / "run.json").read_text())["config"]["scenarios"] == ["journeys", "search"]
     assert (merged_dir / "report.html").read_text().count("Scenario") >= 2

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.* under --import-mode=importlib
 
 from perfci.artifact import EXPECTED_FILES, load_artifact
 from perfci.errors import DataError, ExitCode

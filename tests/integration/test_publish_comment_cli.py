@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.* under --import-mode=importlib
-
 from perfci.cli import main
 from perfci.commands.comment import actions_links
 from perfci.errors import ExitCode

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.* under --import-mode=importlib
 
 from perfci.errors import ExitCode, PublishError
 from perfci.model import Comparison

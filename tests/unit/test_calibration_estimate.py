@@ -13,21 +13,13 @@ from scipy import stats as scipy_stats
 from perfci.calibration_estimate import Rate, blocks, clopper_pearson, estimate, render_estimate
 from perfci.config import Config, load_config
 from perfci.errors import DataError
-from perfci.model import EndpointStats, Environment
+from perfci.model import EndpointStats
 from perfci.pool import PoolRun, build_pool_run, read_pool, write_pool_run
+from tests.builders import environment
 
 PROBE = "GET /users/me"
 OTHER = "GET /users"
-ENV = Environment(
-    runner_os="Linux 6.8.0",
-    cpu_model="Test CPU",
-    cores=2,
-    python="3.11.9",
-    locust_version="2.47.0",
-    perfci_version="0.1.0",
-    target_kind="process",
-    cpu_idle="not held",
-)
+ENV = environment(runner_os="Linux 6.8.0", cpu_idle="not held")
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (9, 10), (10, 10), (1, 20), (3, 299), (0, 299), (50, 100)])

@@ -249,8 +249,10 @@ def test_fisher_for_a_stored_baseline_is_scipys() -> None:
     from perfci.analyse import _fisher_greater
 
     p, smallest = _fisher_greater(1, 16, 9, 16)
-    assert p == pytest.approx(scipy_stats.fisher_exact([[9, 7], [1, 15]], alternative="greater").pvalue)
-    assert smallest == pytest.approx(scipy_stats.fisher_exact([[10, 6], [0, 16]], alternative="greater").pvalue)
+    assert p == pytest.approx(scipy_stats.fisher_exact(np.array([[9, 7], [1, 15]]), alternative="greater").pvalue)
+    assert smallest == pytest.approx(
+        scipy_stats.fisher_exact(np.array([[10, 6], [0, 16]]), alternative="greater").pvalue
+    )
 
 
 @pytest.mark.parametrize("rate", [0.002, 0.01, 0.05, 0.2])

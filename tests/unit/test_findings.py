@@ -25,7 +25,6 @@ from perfci.model import (
     Comparison,
     DatabaseCounters,
     EndpointComparison,
-    Environment,
     NoiseFloor,
     QueryStat,
     RunInfo,
@@ -36,6 +35,7 @@ from perfci.render.html import FINDINGS_HEADING, TRENDS_HEADING
 from perfci.rundir import DATABASE_FILE, REPORT_HTML, RUN_FILE, stress_file, trial_dir, write_model
 from perfci.stress import StressPlan, StressRun
 from perfci.summarise import endpoint_stats, measured_window
+from tests.builders import environment
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 WARMUP_S = 2.0
@@ -133,15 +133,7 @@ def write_run_info(run_dir: Path, env: dict[str, str]) -> None:
             created_at=NOW,
             command=["perfci", "run"],
             config={"service": {"env": env, "workers": 1}},
-            environment=Environment(
-                runner_os="Linux",
-                cpu_model="test cpu",
-                cores=2,
-                python="3.11",
-                locust_version="2.47",
-                perfci_version="0",
-                target_kind="process",
-            ),
+            environment=environment(),
             candidate_commit="abc",
         ),
     )
@@ -170,7 +162,7 @@ def comparison_for(scenario: str, endpoints: list[str], verdicts: dict[str, str]
                         endpoint=e,
                         base_stats=blank,
                         candidate_stats=blank,
-                        verdict=(verdicts or {}).get(e, "no_change"),  # type: ignore[arg-type]
+                        verdict=(verdicts or {}).get(e, "no_change"),
                         metrics=[],
                         noise=NoiseFloor(cv={}, mde={}),
                     )
@@ -381,21 +373,13 @@ def test_html_report_shows_the_findings_escaped_and_mains_trends(tmp_path: Path)
             created_at=NOW,
             command=["perfci", "run"],
             config={"baselines_dir": str(tmp_path / "baselines"), "service": {"env": {}}},
-            environment=Environment(
-                runner_os="Linux",
-                cpu_model="cpu",
-                cores=2,
-                python="3.11",
-                locust_version="2.47",
-                perfci_version="0",
-                target_kind="process",
-            ),
+            environment=environment(),
             candidate_commit="abc",
         ),
     )
     # The report reads the history of the run's own testbed, never another machine's.
-    environment = RunInfo.model_validate_json((run_dir / RUN_FILE).read_text(encoding="utf-8")).environment
-    write_history(tmp_path / "baselines" / testbed.testbed_id(environment), "search", step_index=25)
+    measured_on = RunInfo.model_validate_json((run_dir / RUN_FILE).read_text(encoding="utf-8")).environment
+    write_history(tmp_path / "baselines" / testbed.testbed_id(measured_on), "search", step_index=25)
     write_history(tmp_path / "baselines" / "another-cpu-2c-process-12345678", "search", step_index=5)
 
     html = report_html(run_dir, comparison_for("search", ["GET /users"]))

@@ -14,18 +14,11 @@ from perfci.config import Config, load_config
 from perfci.errors import ConfigError, DataError, ExitCode, NothingMeasuredError
 from perfci.model import Arm, EndpointStats, Environment, Histogram, SloSpec, TrialInfo
 from perfci.summarise import histogram
+from tests.builders import environment
 
 ME = "GET /users/me"
 SEARCH = "GET /users"
-ENV = Environment(
-    runner_os="Linux",
-    cpu_model="Test CPU",
-    cores=2,
-    python="3.11.9",
-    locust_version="2.40.0",
-    perfci_version="0.1.0",
-    target_kind="process",
-)
+ENV = environment(locust_version="2.40.0")
 
 
 @pytest.fixture

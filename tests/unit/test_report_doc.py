@@ -18,7 +18,6 @@ from perfci.model import (
     DatabaseCounters,
     EndpointComparison,
     EndpointStats,
-    Environment,
     NoiseFloor,
     QueryStat,
     ResourcePeak,
@@ -29,18 +28,11 @@ from perfci.model import (
 from perfci.recommend import Finding
 from perfci.render.performance_report import Machine, ReportInputs, database_engine, render_performance_report
 from perfci.stress import StressPlan, StressRun
+from tests.builders import environment
 
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 PROJECT = Path(__file__).resolve().parents[2]
-ENVIRONMENT = Environment(
-    runner_os="Linux 6.1",
-    cpu_model="Test CPU @ 2.0GHz",
-    cores=2,
-    python="3.11.9",
-    locust_version="2.47.0",
-    perfci_version="0.1.0",
-    target_kind="process",
-)
+ENVIRONMENT = environment(runner_os="Linux 6.1", cpu_model="Test CPU @ 2.0GHz")
 SLOS = [SloSpec(endpoint="POST /auth/login", p95_ms=500, error_rate=0.001), SloSpec(endpoint="GET /users", p95_ms=250)]
 QUERY = "SELECT users.id, users.email\n  FROM users WHERE users.email = $1"
 
