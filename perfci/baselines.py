@@ -35,8 +35,8 @@ from perfci.model import (
     HistoryLine,
 )
 from perfci.rundir import atomic_write, read_text_file
-from perfci.summarise import histogram as make_histogram
 from perfci.testbed import same_testbed, testbed_id
+from perfci.trial_figures import histogram as make_histogram
 
 __all__ = [
     "Baseline",

@@ -32,7 +32,7 @@ import pandas as pd
 from pydantic import Field
 
 from perfci.model import EndpointStats, Frozen, SloSpec
-from perfci.summarise import endpoint_stats
+from perfci.trial_figures import endpoint_stats
 
 LoadModel = Literal["closed", "open"]
 ResourceKind = Literal["service", "database", "load generator"]

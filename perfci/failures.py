@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from perfci.errors import BootError, ConfigError, HostError, LoadError, PerfCIError
-from perfci.model import FailureKind, RunFailure
+from perfci.model import ArmInfo, Comparison, FailureKind, RunFailure, StatsSettings
 from perfci.redact import redact_text
 from perfci.rundir import CRASH_LOG, ERROR_FILE, current_run_dir
 
@@ -58,6 +58,21 @@ def run_failure(error: PerfCIError) -> RunFailure:
         message=redact_text(error.message.split("\n", 1)[0]),
         hint=redact_text(error.hint),
         log=str(error.log) if error.log is not None else None,
+    )
+
+
+def no_verdict(failure: RunFailure, candidate: ArmInfo, profile: str, settings: StatsSettings) -> Comparison:
+    """A comparison without scenarios that carries the failure: no verdict, exit 3 (a run's or a merge's)."""
+    return Comparison(
+        created_at=datetime.now(UTC),
+        mode="none",
+        base=None,
+        candidate=candidate,
+        profile=profile,
+        alpha=settings.alpha,
+        power=settings.power,
+        scenarios=[],
+        failure=failure,
     )
 
 

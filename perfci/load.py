@@ -37,9 +37,9 @@ from perfci.rundir import (
     write_resources,
     write_samples,
 )
-from perfci.summarise import endpoint_stats, measured_window
 from perfci.targets.base import Target
 from perfci.targets.health import free_port
+from perfci.trial_figures import endpoint_stats, measured_window
 
 PLUGIN_FILE = Path(locust_plugin.__file__).resolve()
 # Locust needs a few seconds to import, spawn and stop beyond --run-time; past this margin it is hung.

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from perfci import analyse
 from perfci.errors import DataError
+from perfci.failures import no_verdict
 from perfci.model import ArmInfo, Comparison, RunFailure, RunInfo, ScenarioComparison, SloSpec, StatsSettings
 from perfci.redact import redact_text
 from perfci.rundir import (
@@ -153,18 +154,11 @@ def _error_line(shard: Path) -> str:
 def _write_failure(output: Path, found: dict[Path, Comparison | None], failure: RunFailure) -> Comparison:
     """A merged comparison without scenarios that carries the failure: no verdict, exit 3."""
     known = next((c for c in found.values() if c is not None), None)
-    defaults = StatsSettings()
-    merged = Comparison(
-        created_at=datetime.now(UTC),
-        mode="none",
-        base=None,
-        candidate=known.candidate if known is not None else ArmInfo(label="unknown"),
-        profile=known.profile if known is not None else "",
-        alpha=known.alpha if known is not None else defaults.alpha,
-        power=known.power if known is not None else defaults.power,
-        scenarios=[],
-        failure=failure,
-    )
+    if known is None:
+        merged = no_verdict(failure, ArmInfo(label="unknown"), "", StatsSettings())
+    else:
+        settings = StatsSettings(alpha=known.alpha, power=known.power)
+        merged = no_verdict(failure, known.candidate, known.profile, settings)
     output.mkdir(parents=True, exist_ok=True)
     write_model(output / COMPARISON_FILE, merged)
     return merged

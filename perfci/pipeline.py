@@ -9,7 +9,6 @@ services, counterbalanced and concurrent pairs, sequential looks) lives here bes
 from __future__ import annotations
 
 import random
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -62,9 +61,9 @@ from perfci.rundir import (
     trial_dirs,
     write_model,
 )
-from perfci.summarise import histogram, measured_window
 from perfci.targets.base import Target
 from perfci.targets.select import BootedService, BootRequest, boot_service
+from perfci.trial_figures import histogram, measured_window
 
 Say = Callable[[str], None]
 OPEN_MODEL_SCENARIO = "open"  # offered a fixed arrival rate (profile.arrival_rate) instead of closed-loop users
@@ -581,17 +580,8 @@ def candidate_arm(commit: str | None, environment: Environment | None = None) ->
 
 def failed_comparison(config: Config, error: PerfCIError, candidate_commit: str | None) -> Comparison:
     """A comparison without scenarios that carries the failure: no verdict, exit 3."""
-    return Comparison(
-        created_at=datetime.now(UTC),
-        mode="none",
-        base=None,
-        candidate=candidate_arm(candidate_commit),
-        profile=config.profile_name,
-        alpha=config.statistics.alpha,
-        power=config.statistics.power,
-        scenarios=[],
-        failure=failures.run_failure(error),
-    )
+    failure = failures.run_failure(error)
+    return failures.no_verdict(failure, candidate_arm(candidate_commit), config.profile_name, config.statistics)
 
 
 def require_measurements(measured: Measured, run_dir: Path) -> None:
@@ -668,7 +658,3 @@ def _baseline_trials(stored: Baseline) -> Iterator[dict[str, EndpointStats]]:
     count = max((len(b.trials) for b in stored.endpoints.values()), default=0)
     for i in range(count):
         yield {e: b.trials[i] for e, b in stored.endpoints.items() if i < len(b.trials)}
-
-
-def stderr_say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,3 +126,35 @@ def history(levels: FloatArray, *, seed: int, noise: float = 0.05, scenario: str
 def step_at(index: int, size: float, n: int = 60) -> FloatArray:
     levels: FloatArray = np.r_[np.full(index, 20.0), np.full(n - index, 20.0 * (1 + size))]
     return levels
+
+
+# A throwaway git project holding a copy of the service and the scenarios (A/B runs need a git history).
+REPO = Path(__file__).resolve().parents[1]
+_COPY_IGNORE = ("__pycache__", "*.egg-info", "*.sqlite3*")
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo` with a fixed author; its stdout, stripped."""
+    result = subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=test@perfci.test", "-c", "user.name=perfci", *args],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def git_project(root: Path, pyproject: str, *, gitignore: str, whole_service: bool = False) -> Path:
+    """`root` as a committed project: the service (its package, or all of it but its tests), the
+    scenarios, `pyproject` as its pyproject.toml and `gitignore` as its .gitignore."""
+    if whole_service:
+        shutil.copytree(REPO / "service", root / "service", ignore=shutil.ignore_patterns(*_COPY_IGNORE, "tests"))
+    else:
+        ignore = shutil.ignore_patterns(*_COPY_IGNORE)
+        shutil.copytree(REPO / "service" / "userservice", root / "service" / "userservice", ignore=ignore)
+        shutil.copy2(REPO / "service" / "pyproject.toml", root / "service" / "pyproject.toml")
+    shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=shutil.ignore_patterns(*_COPY_IGNORE))
+    (root / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    (root / ".gitignore").write_text(gitignore, encoding="utf-8")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "project under test")
+    return root

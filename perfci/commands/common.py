@@ -144,7 +144,7 @@ def write_report_files(run_dir: Path, comparison: Comparison) -> list[Path]:
 def _run_html(run_dir: Path, comparison: Comparison) -> str:
     """report.html from what the run directory holds beyond the comparison: charts, findings, trends."""
     from perfci.collect import with_run_measurements
-    from perfci.findings import findings_for_run
+    from perfci.evidence import findings_for_run
     from perfci.render.charts_data import load_charts_data
     from perfci.render.html import render_run_html
 

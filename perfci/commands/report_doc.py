@@ -138,7 +138,7 @@ def gather_inputs(
 ) -> ReportInputs:
     """The report's inputs from a finished run directory."""
     from perfci.collect import with_run_measurements
-    from perfci.findings import findings_for_run
+    from perfci.evidence import findings_for_run
     from perfci.render.performance_report import ReportInputs, database_engine
 
     info = read_run_info(run_dir)

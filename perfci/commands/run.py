@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from perfci.commands.common import Subparsers, add_config_flags, add_env_flags, build_config, finish_run
+from perfci.commands.common import Subparsers, add_config_flags, add_env_flags, build_config, finish_run, say
 
 
 def setup_arguments(subparsers: Subparsers) -> None:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=("perfci", *sys.argv[1:]),
     )
-    outcome = pipeline.run(config, options, pipeline.stderr_say)
+    outcome = pipeline.run(config, options, say)
     code = finish_run(outcome.run_dir, outcome.comparison)
     # Checked once the reports are written: what was measured is kept, but the gate must not pass on it.
     unchecked = pipeline.unchecked_slo_error(config, outcome.comparison)

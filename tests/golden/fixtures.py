@@ -23,7 +23,7 @@ from perfci.model import (
     SloResult,
     Verdict,
 )
-from perfci.summarise import HISTOGRAM_EDGES_MS
+from perfci.trial_figures import HISTOGRAM_EDGES_MS
 from tests.builders import environment
 
 CREATED = datetime(2025, 3, 4, 12, 30, tzinfo=UTC)

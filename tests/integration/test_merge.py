@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,10 +10,10 @@ import pytest
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.rundir import read_comparison
+from tests.builders import git_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 # The smoke profile's size with two pairs, the fewest that have a spread to judge by.
 PYPROJECT = """\
 [tool.perfci]
@@ -38,25 +36,9 @@ spawn_rate = 20
 """
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=merge@perfci.test", "-c", "user.name=perfci", *args],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-
-
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "project"
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.sqlite3*")
-    shutil.copytree(REPO / "service" / "userservice", root / "service" / "userservice", ignore=ignore)
-    shutil.copy2(REPO / "service" / "pyproject.toml", root / "service" / "pyproject.toml")
-    shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=ignore)
-    (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
-    (root / ".gitignore").write_text("runs/\nshards/\nmerged/\n", encoding="utf-8")
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "project under test")
+    root = git_project(tmp_path / "project", PYPROJECT, gitignore="runs/\nshards/\nmerged/\n")
     monkeypatch.chdir(root)
     return root
 

@@ -11,7 +11,7 @@ import pytest
 from perfci import baselines
 from perfci.errors import DataError, ExitCode
 from perfci.model import SCHEMA_VERSION, EndpointStats
-from perfci.summarise import histogram
+from perfci.trial_figures import histogram
 from tests.builders import environment
 
 ENV = environment(runner_os="Linux-6.8-x86_64", cpu_model="AMD EPYC 7763")

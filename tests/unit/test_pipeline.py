@@ -13,7 +13,7 @@ from perfci import baselines, pipeline, verdict
 from perfci.config import Config, load_config
 from perfci.errors import ConfigError, DataError, ExitCode, NothingMeasuredError
 from perfci.model import Arm, EndpointStats, Environment, Histogram, SloSpec, TrialInfo
-from perfci.summarise import histogram
+from perfci.trial_figures import histogram
 from tests.builders import environment
 
 ME = "GET /users/me"

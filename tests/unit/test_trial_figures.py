@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfci.model import SAMPLE_COLUMNS
-from perfci.summarise import HISTOGRAM_EDGES_MS, endpoint_stats, histogram, measured_window
+from perfci.trial_figures import HISTOGRAM_EDGES_MS, endpoint_stats, histogram, measured_window
 
 
 def samples(rows: list[tuple[float, str, float, bool, str | None]]) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from perfci.rundir import (
     trial_dirs,
 )
 from perfci.stress import StressRun, read_stress
-from perfci.summarise import measured_window
+from perfci.trial_figures import measured_window
 
 # The sample columns the rules read; the rest of a trial's Parquet file stays on disk.
 EVIDENCE_COLUMNS = ["start_s", "endpoint", "latency_ms", "status", "ok", "error"]

@@ -14,7 +14,7 @@ from perfci.breaking_point import Step, Thresholds, analyse
 from perfci.collect import merge_counters, with_run_measurements
 from perfci.commands.common import write_report_files
 from perfci.errors import DataError
-from perfci.findings import (
+from perfci.evidence import (
     evidence_from_run,
     findings_for_run,
     run_scenarios,
@@ -34,7 +34,7 @@ from perfci.model import (
 from perfci.render.html import FINDINGS_HEADING, TRENDS_HEADING
 from perfci.rundir import DATABASE_FILE, REPORT_HTML, RUN_FILE, stress_file, trial_dir, write_model
 from perfci.stress import StressPlan, StressRun
-from perfci.summarise import endpoint_stats, measured_window
+from perfci.trial_figures import endpoint_stats, measured_window
 from tests.builders import environment
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
