@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from perfci.measure.monitor import role_of
 from perfci.model import Arm, Comparison, DatabaseCounters, QueryStat, ResourcePeak, TrialInfo
-from perfci.monitor import role_of
 from perfci.rundir import read_database_counters, read_resources, read_trial_info, trial_dirs
 
 ARMS: tuple[Arm, ...] = ("base", "candidate")

@@ -99,7 +99,7 @@ class FileConfig(Frozen):
     runs_dir: str = ".perfci/runs"
     baselines_dir: str = "baselines"
     workers: int = Field(default=0, ge=0, le=MAX_WORKERS)  # Locust worker processes; 0 = a single local process
-    # Keep the CPUs out of idle states while measuring (perfci/cpu_idle.py); needs write access to
+    # Keep the CPUs out of idle states while measuring (perfci/measure/cpu_idle.py); needs write access to
     # /dev/cpu_dma_latency, and goes on without it.
     hold_cpus_awake: bool = True
     service: ServiceSettings = Field(default_factory=ServiceSettings)

@@ -79,7 +79,7 @@ class Environment(Frozen):
     perfci_version: str
     target_kind: str
     image_ids: dict[str, str] = Field(default_factory=dict)
-    # Whether the CPUs were held out of idle states (perfci/cpu_idle.py): it changes latency and its noise.
+    # Whether the CPUs were held out of idle states (perfci/measure/cpu_idle.py): it changes latency and its noise.
     cpu_idle: str = NOT_RECORDED
 
     @property

@@ -20,11 +20,10 @@ from typing import Literal
 
 import pandas as pd
 
-from perfci import analyse, baselines, failures, gitrefs, side_by_side, stats, testbed
+from perfci import failures, gitrefs, testbed
+from perfci.analysis import analyse, baselines, side_by_side, stats
 from perfci.collect import TrialRecord, trial_record, with_measurements
 from perfci.config import Config
-from perfci.cpu_idle import cpus_awake
-from perfci.environment import current_environment
 from perfci.errors import (
     BootError,
     ConfigError,
@@ -34,7 +33,10 @@ from perfci.errors import (
     PerfCIError,
     TargetExitedError,
 )
-from perfci.load import MeasuredTrial, TrialSpec, common_window, measure_trial
+from perfci.measure.cpu_idle import cpus_awake
+from perfci.measure.environment import current_environment
+from perfci.measure.load import MeasuredTrial, TrialSpec, common_window, measure_trial
+from perfci.measure.progress import trial_progress
 from perfci.model import (
     Arm,
     ArmInfo,
@@ -47,7 +49,6 @@ from perfci.model import (
     ScenarioComparison,
     TrialInfo,
 )
-from perfci.progress import trial_progress
 from perfci.redact import redact, redact_text
 from perfci.rundir import (
     COMPARISON_FILE,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 
-from perfci.cpu_idle import HELD
+from perfci.measure.cpu_idle import HELD
 from perfci.model import NOT_RECORDED, Environment, Frozen
 
 # "Linux 6.8.0-45-generic", "GitHub-hosted (Linux 6.5.0-1025-azure)", "Darwin 23.6.0" -> "Linux 6.8".

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perfci.breaking_point import Step
+from perfci.analysis.breaking_point import Step
+from perfci.analysis.stats import FloatArray
 from perfci.model import Environment, HistoryLine, SloSpec, TrialInfo
 from perfci.rundir import read_samples, read_trial_info
-from perfci.stats import FloatArray
 
 
 def environment(**overrides: Any) -> Environment:

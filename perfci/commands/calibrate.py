@@ -22,7 +22,7 @@ def setup_arguments(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = build_config(args)
-    from perfci.calibrate import estimate_from_pool, grow_pool, run_calibration
+    from perfci.analysis.calibrate import estimate_from_pool, grow_pool, run_calibration
 
     if args.grow_pool:
         return grow_pool(config, say=say, note=args.note or "", progress=not args.no_progress)

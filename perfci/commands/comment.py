@@ -13,7 +13,7 @@ from pathlib import Path
 
 from perfci.commands.common import Subparsers, say
 from perfci.errors import ExitCode
-from perfci.publish import (
+from perfci.publish.publishers import (
     CheckRunPublisher,
     GitHubCommentPublisher,
     GitHubSettings,
@@ -69,7 +69,7 @@ def post_comment(
 ) -> int:
     """Post or update the sticky comment from a downloaded artifact (validated) or, when `trusted_run_dir`
     says so, from a run directory this machine wrote."""
-    from perfci.artifact import load_artifact
+    from perfci.publish.artifact import load_artifact
 
     # Only the caller knows where `source` came from: a folder's contents (a run.json, say) must not decide
     # whether it is trusted, since a PR's artifact can hold anything. Untrusted is the default.

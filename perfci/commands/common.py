@@ -12,7 +12,7 @@ from perfci import verdict
 from perfci.config import Config, find_project_root, load_config, parse_duration
 from perfci.errors import DataError, PerfCIError
 from perfci.model import Comparison, Environment
-from perfci.publish import (
+from perfci.publish.publishers import (
     FilePublisher,
     JobSummaryPublisher,
     Publication,
@@ -30,9 +30,9 @@ from perfci.rundir import (
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 if TYPE_CHECKING:
-    from perfci.breaking_point import LoadModel
-    from perfci.stress import StressRun
-    from perfci.trends import TrendReport
+    from perfci.analysis.breaking_point import LoadModel
+    from perfci.analysis.trends import TrendReport
+    from perfci.measure.stress import StressRun
 
 
 def say(message: str) -> None:
@@ -143,8 +143,8 @@ def write_report_files(run_dir: Path, comparison: Comparison) -> list[Path]:
 
 def _run_html(run_dir: Path, comparison: Comparison) -> str:
     """report.html from what the run directory holds beyond the comparison: charts, findings, trends."""
+    from perfci.analysis.evidence import findings_for_run
     from perfci.collect import with_run_measurements
-    from perfci.evidence import findings_for_run
     from perfci.render.charts_data import load_charts_data
     from perfci.render.html import render_run_html
 
@@ -159,9 +159,9 @@ def _run_html(run_dir: Path, comparison: Comparison) -> str:
 
 def _trend_reports(run_dir: Path, scenarios: Sequence[str]) -> list[TrendReport]:
     """main's trends for the run's scenarios, on the run's own testbed (trends never mix machines)."""
-    from perfci.baselines import HISTORY_DIR, history_path
+    from perfci.analysis.baselines import HISTORY_DIR, history_path
+    from perfci.analysis.trends import load_trends
     from perfci.testbed import testbed_id
-    from perfci.trends import load_trends
 
     run = read_run_record(run_dir)
     baselines = run.get("config", {}).get("baselines_dir")
@@ -196,8 +196,8 @@ def stress_service(
     say: Callable[[str], None] = say,
 ) -> list[StressRun]:
     """Boot the candidate into `run_dir` and stress the scenarios (default: the configured ones) in turn."""
+    from perfci.measure.stress import run_stress
     from perfci.rundir import TARGETS_DIR
-    from perfci.stress import run_stress
     from perfci.targets.select import BootRequest, boot_target
 
     request = BootRequest(arm="candidate", checkout=config.project_root, workdir=run_dir / TARGETS_DIR / workdir)

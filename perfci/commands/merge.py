@@ -23,7 +23,7 @@ def setup_arguments(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from perfci.merge import merge_shards
+    from perfci.analysis.merge import merge_shards
 
     comparison = merge_shards(args.shards, args.output, ("perfci", *sys.argv[1:]), args.expect or ())
     return finish_run(args.output, comparison)

@@ -30,8 +30,8 @@ from perfci.model import Comparison
 from perfci.rundir import STRESS_HTML, atomic_write, read_run_info
 
 if TYPE_CHECKING:  # the statistics and charts are imported when the command runs, not when perfci starts
+    from perfci.measure.stress import StressRun
     from perfci.render.performance_report import Machine, ReportInputs
-    from perfci.stress import StressRun
 
 REPORT_PATH = Path("docs/performance_test_report.md")
 
@@ -137,8 +137,8 @@ def gather_inputs(
     stress_budget_s: float | None = None,
 ) -> ReportInputs:
     """The report's inputs from a finished run directory."""
+    from perfci.analysis.evidence import findings_for_run
     from perfci.collect import with_run_measurements
-    from perfci.evidence import findings_for_run
     from perfci.render.performance_report import ReportInputs, database_engine
 
     info = read_run_info(run_dir)

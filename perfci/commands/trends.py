@@ -17,9 +17,9 @@ def setup_arguments(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = build_config(args)
-    from perfci.baselines import HISTORY_DIR  # imports the statistics (numpy): not for `perfci comment`
+    from perfci.analysis.baselines import HISTORY_DIR  # imports the statistics (numpy): not for `perfci comment`
+    from perfci.analysis.trends import load_trends
     from perfci.render.trends import trends_text
-    from perfci.trends import load_trends
 
     # One testbed at a time: a series that mixes machines shows the machines' difference as a change point.
     homes = sorted(p.parent for p in config.baselines_dir.glob(f"*/{HISTORY_DIR}") if p.is_dir())

@@ -13,13 +13,13 @@ import jinja2
 from markupsafe import Markup
 
 from perfci import verdict
+from perfci.analysis.recommend import Finding
+from perfci.analysis.trends import TrendReport
+from perfci.measure.stress import StressRun
 from perfci.model import Comparison, ScenarioComparison
-from perfci.recommend import Finding
 from perfci.render import format as fmt
 from perfci.render.charts import BASE_COLOR, CANDIDATE_COLOR, Line, Panel, svg_latency_cdf, svg_panels
 from perfci.render.charts_data import ChartsData, ResourceSeries, TrialSeries
-from perfci.stress import StressRun
-from perfci.trends import TrendReport
 
 ARM_COLOR = {"base": BASE_COLOR, "candidate": CANDIDATE_COLOR}
 ARM_NAME = {"base": "base", "candidate": "PR"}

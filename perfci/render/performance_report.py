@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from perfci.analysis.recommend import Finding
 from perfci.config import Profile
+from perfci.measure.stress import StressRun
 from perfci.model import Comparison, DatabaseCounters, EndpointComparison, Environment, ResourcePeak, SloSpec
-from perfci.recommend import Finding
 from perfci.render import format as fmt
 from perfci.render.escape import code_text, markdown_text
 from perfci.render.markdown import absolute_cells
-from perfci.stress import StressRun
 
 SEVERITY_LABEL = {"critical": "🔴 critical", "warning": "🟡 warning", "info": "🔵 info"}
 

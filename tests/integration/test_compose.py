@@ -20,9 +20,9 @@ import pytest
 from perfci.cli import main
 from perfci.config import load_config
 from perfci.errors import BootError, ConfigError, ExitCode, TargetExitedError
-from perfci.load import Progress, TrialSpec, run_trial
+from perfci.measure.load import Progress, TrialSpec, run_trial
+from perfci.measure.monitor import ResourceMonitor
 from perfci.model import Comparison
-from perfci.monitor import ResourceMonitor
 from perfci.rundir import read_trial_info
 from perfci.targets.compose import ComposeSpec, compose_command, compose_service, compose_target
 from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available, image_tag

@@ -15,7 +15,7 @@ import pytest
 
 from perfci.cli import main
 from perfci.errors import ExitCode, LoadError, TargetExitedError
-from perfci.load import Progress, TrialSpec, run_trial
+from perfci.measure.load import Progress, TrialSpec, run_trial
 from perfci.model import SAMPLE_COLUMNS, Comparison
 from perfci.rundir import LOCUST_LOG, LOCUST_STATS, SAMPLES_FILE, TRIAL_FILE, read_trial_info
 from perfci.targets.base import Target

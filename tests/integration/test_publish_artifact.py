@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from perfci.artifact import EXPECTED_FILES, load_artifact
 from perfci.errors import DataError, ExitCode
+from perfci.publish.artifact import EXPECTED_FILES, load_artifact
 from tests.golden.fixtures import infrastructure_failure, regression
 
 

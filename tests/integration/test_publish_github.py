@@ -10,7 +10,7 @@ import pytest
 
 from perfci.errors import ExitCode, PublishError
 from perfci.model import Comparison
-from perfci.publish import (
+from perfci.publish.publishers import (
     CheckRunPublisher,
     CommitStatusPublisher,
     FilePublisher,

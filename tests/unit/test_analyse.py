@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from perfci import stats
-from perfci.analyse import compare_scenario, environment_differences, evaluate_slos, median_stats
+from perfci.analysis import stats
+from perfci.analysis.analyse import compare_scenario, environment_differences, evaluate_slos, median_stats
 from perfci.model import EndpointStats, Histogram, SloSpec, StatsSettings
 from tests.builders import environment
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from perfci import baselines
+from perfci.analysis import baselines
 from perfci.errors import DataError, ExitCode
 from perfci.model import SCHEMA_VERSION, EndpointStats
 from perfci.trial_figures import histogram

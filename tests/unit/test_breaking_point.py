@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perfci.breaking_point import Thresholds, analyse, resource_kind
+from perfci.analysis.breaking_point import Thresholds, analyse, resource_kind
 from tests.builders import LATENCY, OFFERED, RPS, SLOS, cpu, step_load
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
-from perfci.breaking_point import analyse
+from perfci.analysis.breaking_point import analyse
+from perfci.measure.stress import StressPlan, StressRun
 from perfci.render.stress import headline, stress_chart_svg, stress_markdown
-from perfci.stress import StressPlan, StressRun
 from tests import builders
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from scipy import stats as scipy_stats
 
-from perfci.calibration_estimate import Rate, blocks, clopper_pearson, estimate, render_estimate
+from perfci.analysis.calibration_estimate import Rate, blocks, clopper_pearson, estimate, render_estimate
+from perfci.analysis.pool import PoolRun, build_pool_run, read_pool, write_pool_run
 from perfci.config import Config, load_config
 from perfci.errors import DataError
 from perfci.model import EndpointStats
-from perfci.pool import PoolRun, build_pool_run, read_pool, write_pool_run
 from tests.builders import environment
 
 PROBE = "GET /users/me"
@@ -133,7 +133,7 @@ def test_estimate_counts_false_fails_on_a_a_and_finds_exact_shifts(config: Confi
 
 
 def test_shifts_change_only_their_metric_on_their_endpoint() -> None:
-    from perfci.calibration_estimate import INJECTED_ERROR, SHIFTS, shifted
+    from perfci.analysis.calibration_estimate import INJECTED_ERROR, SHIFTS, shifted
 
     trials = [p.candidate for p in _run(3, 3).scenarios["journeys"]]
     by_name = {s.name: s for s in SHIFTS}
@@ -153,8 +153,8 @@ def test_shifts_change_only_their_metric_on_their_endpoint() -> None:
 def test_calibrate_from_pool_prints_every_rate_with_its_interval(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from perfci.analysis.pool import POOL_DIR
     from perfci.cli import main
-    from perfci.pool import POOL_DIR
 
     (tmp_path / "pyproject.toml").write_text(
         '[tool.perfci]\nprofile = "cal"\n[tool.perfci.profiles.cal]\n'

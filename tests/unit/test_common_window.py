@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from perfci.errors import LoadError
-from perfci.load import common_window
+from perfci.measure.load import common_window
 from perfci.model import SAMPLE_COLUMNS, Arm, TrialInfo
 from perfci.rundir import TRIAL_FILE, read_trial_info, write_model
 

@@ -10,15 +10,16 @@ import pandas as pd
 import pytest
 
 from perfci import testbed
-from perfci.breaking_point import Step, Thresholds, analyse
-from perfci.collect import merge_counters, with_run_measurements
-from perfci.commands.common import write_report_files
-from perfci.errors import DataError
-from perfci.evidence import (
+from perfci.analysis.breaking_point import Step, Thresholds, analyse
+from perfci.analysis.evidence import (
     evidence_from_run,
     findings_for_run,
     run_scenarios,
 )
+from perfci.collect import merge_counters, with_run_measurements
+from perfci.commands.common import write_report_files
+from perfci.errors import DataError
+from perfci.measure.stress import StressPlan, StressRun
 from perfci.model import (
     Arm,
     ArmInfo,
@@ -33,7 +34,6 @@ from perfci.model import (
 )
 from perfci.render.html import FINDINGS_HEADING, TRENDS_HEADING
 from perfci.rundir import DATABASE_FILE, REPORT_HTML, RUN_FILE, stress_file, trial_dir, write_model
-from perfci.stress import StressPlan, StressRun
 from perfci.trial_figures import endpoint_stats, measured_window
 from tests.builders import environment
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from perfci import analyse
+from perfci.analysis import analyse
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.model import (

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from perfci import baselines, pipeline, verdict
+from perfci import pipeline, verdict
+from perfci.analysis import baselines
 from perfci.config import Config, load_config
 from perfci.errors import ConfigError, DataError, ExitCode, NothingMeasuredError
 from perfci.model import Arm, EndpointStats, Environment, Histogram, SloSpec, TrialInfo

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfci.breaking_point import Step, Thresholds, analyse
+from perfci.analysis.breaking_point import Step, Thresholds, analyse
+from perfci.analysis.recommend import Finding
 from perfci.commands.report_doc import reproduce_command, scenario_description, stressed_scenarios
 from perfci.config import Profile, load_config
+from perfci.measure.stress import StressPlan, StressRun
 from perfci.model import (
     ArmInfo,
     Comparison,
@@ -25,9 +27,7 @@ from perfci.model import (
     SloResult,
     SloSpec,
 )
-from perfci.recommend import Finding
 from perfci.render.performance_report import Machine, ReportInputs, database_engine, render_performance_report
-from perfci.stress import StressPlan, StressRun
 from tests.builders import environment
 
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)

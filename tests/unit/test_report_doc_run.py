@@ -11,7 +11,7 @@ from perfci.config import load_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-pytest.importorskip("perfci.load", reason="perfci.load (run_trial) is not in this checkout yet")
+pytest.importorskip("perfci.measure.load", reason="perfci.measure.load (run_trial) is not in this checkout yet")
 
 REPO = Path(__file__).resolve().parents[2]
 FAST_HASH = {"USERSVC_HASH_TIME_COST": "1", "USERSVC_HASH_MEMORY_KIB": "8192"}

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from perfci import signflip, stats
-from perfci.stats import FloatArray
+from perfci.analysis import signflip, stats
+from perfci.analysis.stats import FloatArray
 
 
 def _t(values: FloatArray) -> float:

@@ -1,4 +1,4 @@
-"""perfci.stats against scipy as the oracle, and its answers to degenerate inputs."""
+"""perfci.analysis.stats against scipy as the oracle, and its answers to degenerate inputs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from perfci import stats
-from perfci.stats import FloatArray
+from perfci.analysis import stats
+from perfci.analysis.stats import FloatArray
 
 ALPHA = 0.05
 

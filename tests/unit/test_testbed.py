@@ -7,7 +7,7 @@ import re
 import pytest
 
 from perfci import testbed
-from perfci.cpu_idle import HELD, NOT_ASKED, UNAVAILABLE
+from perfci.measure.cpu_idle import HELD, NOT_ASKED, UNAVAILABLE
 from perfci.model import NOT_RECORDED
 from tests.builders import environment
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from perfci.analysis.trends import change_points, load_trends, read_history, series_from_history, trend_report
 from perfci.errors import DataError
-from perfci.trends import change_points, load_trends, read_history, series_from_history, trend_report
 from tests.builders import history, step_at
 
 

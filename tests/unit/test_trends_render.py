@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
+from perfci.analysis.trends import trend_report
 from perfci.render.trends import trend_charts_svg, trends_text
-from perfci.trends import trend_report
 from tests import builders
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from perfci.analysis.recommend import Evidence, Finding, recommend
 from perfci.collect import concat, in_window
 from perfci.config import Config
+from perfci.measure.stress import StressRun, read_stress
 from perfci.model import Arm, Comparison, TrialInfo
-from perfci.recommend import Evidence, Finding, recommend
 from perfci.rundir import (
     TRIAL_FILE,
     read_resources,
@@ -28,7 +29,6 @@ from perfci.rundir import (
     stress_file,
     trial_dirs,
 )
-from perfci.stress import StressRun, read_stress
 from perfci.trial_figures import measured_window
 
 # The sample columns the rules read; the rest of a trial's Parquet file stays on disk.

@@ -20,12 +20,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from perfci import locust_plugin
-from perfci.distributed import remote_workers
 from perfci.errors import LoadError, TargetExitedError
 from perfci.lifetime import die_with_parent
+from perfci.measure import locust_plugin
+from perfci.measure.distributed import remote_workers
+from perfci.measure.monitor import ResourceMonitor, database_delta, database_snapshot, peaks
 from perfci.model import SAMPLE_COLUMNS, Arm, DatabaseCounters, TrialInfo
-from perfci.monitor import ResourceMonitor, database_delta, database_snapshot, peaks
 from perfci.rundir import (
     LOCUST_LOG,
     LOCUST_STATS,
@@ -356,7 +356,7 @@ def _launch(
 ) -> list[subprocess.Popen[bytes]]:
     """One local Locust, or Locust's own master and N workers (never a home-made distribution).
 
-    With remote workers configured (perfci.distributed), the master also binds where they reach it and
+    With remote workers configured (perfci.measure.distributed), the master also binds where they reach it and
     awaits them; they send their samples to it over Locust's messaging.
     """
     # Locust reads [tool.locust] from a pyproject.toml in its working directory: the trial dir has none.

@@ -15,7 +15,8 @@ from typing import Literal, ParamSpec
 import numpy as np
 from scipy import stats as scipy_stats
 
-from perfci import stats
+from perfci.analysis import stats
+from perfci.analysis.stats import FloatArray
 from perfci.model import (
     EndpointComparison,
     EndpointStats,
@@ -30,7 +31,6 @@ from perfci.model import (
     StatsSettings,
     Verdict,
 )
-from perfci.stats import FloatArray
 
 Mode = Literal["ab", "baseline", "none"]
 Schedule = Literal["interleaved", "concurrent"]

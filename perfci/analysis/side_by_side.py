@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from perfci import analyse, testbed
+from perfci import testbed
+from perfci.analysis import analyse
 from perfci.model import (
     ArmInfo,
     Baseline,

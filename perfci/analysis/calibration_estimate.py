@@ -1,6 +1,6 @@
 """Rates you can cite: Clopper-Pearson intervals, and the per-PR false-fail rate and power from the A/A pool.
 
-Method. The pool (perfci/pool.py) holds real A/A runs. Each run is cut into disjoint blocks of `pairs`
+Method. The pool (perfci/analysis/pool.py) holds real A/A runs. Each run is cut into disjoint blocks of `pairs`
 consecutive pairs, never across runs, and every block is judged exactly as a PR run of that many pairs
 would be, over all the run's scenarios: one block is one PR-equivalent comparison, and no pair serves in
 two of them. A false fail is a block with any regression verdict (any scenario, metric or new error
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 from scipy import stats as scipy_stats
 
-from perfci import analyse
+from perfci.analysis import analyse
+from perfci.analysis.pool import PoolRun
 from perfci.config import Config
 from perfci.model import EndpointStats, ScenarioComparison
-from perfci.pool import PoolRun
 
 CONFIDENCE = 0.95
 Trial = dict[str, EndpointStats]

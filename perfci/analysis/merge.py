@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from perfci import analyse
+from perfci.analysis import analyse
 from perfci.errors import DataError
 from perfci.failures import no_verdict
 from perfci.model import ArmInfo, Comparison, RunFailure, RunInfo, ScenarioComparison, SloSpec, StatsSettings

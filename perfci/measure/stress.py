@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field
 
-from perfci.breaking_point import (
+from perfci.analysis.breaking_point import (
     BreakingPoint,
     LoadModel,
     Step,
@@ -44,7 +44,7 @@ Say = Callable[[str], None]
 
 
 class StressPlan(Frozen):
-    """How one scenario is stressed; built from [tool.perfci.stress] by `plan_from_config`."""
+    """How one scenario is stressed; built from [tool.perfci.measure.stress] by `plan_from_config`."""
 
     model: LoadModel = "closed"
     start: float = Field(default=4, gt=0)  # users, or arrivals per second
@@ -118,7 +118,7 @@ def stress_scenario(
     say: Say = lambda _: None,
 ) -> StressRun:
     """Step the load on one scenario until it breaks or the budget runs out, narrow the break, write it."""
-    from perfci.load import TrialSpec, run_trial
+    from perfci.measure.load import TrialSpec, run_trial
 
     started_at = datetime.now(UTC)
     clock = time.monotonic()
@@ -182,7 +182,7 @@ def stress_scenario(
     if not steps:
         raise LoadError(
             f"stress of {scenario} ran no step within {plan.max_duration_s:g} s",
-            "raise [tool.perfci.stress] max_duration_s or lower step_s",
+            "raise [tool.perfci.measure.stress] max_duration_s or lower step_s",
         )
     run = StressRun(
         scenario=scenario,

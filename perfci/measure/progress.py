@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from perfci.load import Progress, ProgressCallback
+from perfci.measure.load import Progress, ProgressCallback
 
 PLAIN_INTERVAL_S = 5.0  # without a terminal (CI logs) one line every few seconds is enough and stays readable
 

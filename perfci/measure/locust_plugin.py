@@ -1,6 +1,6 @@
 """Runs inside Locust: records every request's raw sample and a live progress feed.
 
-Loaded next to a scenario (`locust -f scenarios/x.py,perfci/locust_plugin.py`); it does nothing unless
+Loaded next to a scenario (`locust -f scenarios/x.py,perfci/measure/locust_plugin.py`); it does nothing unless
 PERFCI_SAMPLES_DIR is set, so scenarios still run with plain Locust. Locust keeps response times rounded to
 two significant digits; this keeps the exact float it was given. The hot path is one tuple appended to a list;
 a background greenlet writes the buffer to CSV part files, so a killed run keeps what it measured.
@@ -12,7 +12,7 @@ master asks such workers to stop and waits for their last samples before it quit
 
 Parts are CSV written with the standard library, not Parquet: pyarrow imports pandas on its first array,
 and that import alone took 3 s of every trial's Locust start-up on a 2-core runner. perfci turns the parts
-into one typed Parquet file after the trial (`perfci.load.collect_samples`).
+into one typed Parquet file after the trial (`perfci.measure.load.collect_samples`).
 """
 
 from __future__ import annotations

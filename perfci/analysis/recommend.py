@@ -14,7 +14,7 @@ from typing import Literal
 
 import pandas as pd
 
-from perfci.breaking_point import BreakingPoint, cpu_means, resource_kind
+from perfci.analysis.breaking_point import BreakingPoint, cpu_means, resource_kind
 from perfci.model import Comparison, DatabaseCounters, EndpointStats, Frozen, QueryStat, TrialInfo
 
 Severity = Literal["info", "warning", "critical"]

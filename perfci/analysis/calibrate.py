@@ -11,8 +11,8 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from perfci import analyse
-from perfci.calibration_estimate import clopper_pearson
+from perfci.analysis import analyse
+from perfci.analysis.calibration_estimate import clopper_pearson
 from perfci.config import Config
 from perfci.errors import ConfigError, ExitCode
 from perfci.model import EndpointComparison, EndpointStats, ScenarioComparison
@@ -191,7 +191,7 @@ def _slug(name: str) -> str:
 def grow_pool(config: Config, *, say: Say, note: str = "", progress: bool = True) -> int:
     """Run one A/A of the configured suite (both arms this checkout) and add it to the committed pool."""
     from perfci import pipeline
-    from perfci.pool import POOL_DIR, build_pool_run, machine_load, write_pool_run
+    from perfci.analysis.pool import POOL_DIR, build_pool_run, machine_load, write_pool_run
 
     load_before = machine_load()
     run_dir = new_run_dir(config.runs_dir, "pool")
@@ -218,9 +218,9 @@ def grow_pool(config: Config, *, say: Say, note: str = "", progress: bool = True
 
 def estimate_from_pool(config: Config, *, testbed: str | None, say: Say) -> int:
     """Per-PR false-fail rate and power from disjoint blocks of the pool, each with its exact interval."""
-    from perfci.calibration_estimate import estimate, render_estimate
+    from perfci.analysis.calibration_estimate import estimate, render_estimate
+    from perfci.analysis.pool import POOL_DIR, read_pool
     from perfci.errors import DataError
-    from perfci.pool import POOL_DIR, read_pool
 
     directory = config.project_root / POOL_DIR
     runs = read_pool(directory, testbed)

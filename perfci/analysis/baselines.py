@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from perfci.analyse import no_baseline_note as missing_note
+from perfci.analysis.analyse import no_baseline_note as missing_note
 from perfci.errors import DataError
 from perfci.model import (
     SCHEMA_VERSION,

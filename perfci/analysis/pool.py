@@ -4,7 +4,7 @@ Calibration figures are only as good as the comparisons behind them, and consecu
 sitting are not independent runs. So every A/A run of the suite is kept, small (per trial and endpoint
 the statistics only, never raw samples), in `calibration/pool/<testbed id>/<UTC date>-<run>.json`, with
 the environment and the load the machine was under. The pool grows across days and machines; estimates
-(perfci/calibration_estimate.py) resample disjoint blocks of it.
+(perfci/analysis/calibration_estimate.py) resample disjoint blocks of it.
 """
 
 from __future__ import annotations
