@@ -501,7 +501,7 @@ def compare(
                 base_histograms={e: b.histogram for e, b in stored.endpoints.items()} if stored else None,
                 candidate_histograms=hist["candidate"],
                 environment_differences=(
-                    analyse.environment_differences(stored.environment, measured.environment) if stored else ()
+                    testbed.environment_differences(stored.environment, measured.environment) if stored else ()
                 ),
                 flags=flags,
             )

@@ -1,6 +1,8 @@
 """Judge a PR's scenarios: per endpoint and metric an estimate, a CI, a p adjusted over the PR and a verdict.
 
 Pure: per-trial figures in, `ScenarioComparison`s out. The method is written up in docs/statistics.md.
+Over 400 lines because the family (one Holm or max-T over every test of the PR), the tests it holds and
+the verdict of each endpoint are one decision rule; SLOs are apart (slo.py).
 """
 
 from __future__ import annotations
@@ -16,17 +18,16 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from perfci.analysis import stats
+from perfci.analysis.slo import evaluate_slos, unmatched_slos
 from perfci.analysis.stats import FloatArray
 from perfci.model import (
     EndpointComparison,
     EndpointStats,
-    Environment,
     Histogram,
     Metric,
     MetricComparison,
     NoiseFloor,
     ScenarioComparison,
-    SloResult,
     SloSpec,
     StatsSettings,
     Verdict,
@@ -344,7 +345,7 @@ def _scenario_comparison(
             )
         )
         notes.extend(endpoint_notes)
-    notes.extend(_unmatched_slos(evidence.scenario, evidence.slos, arms.candidate))
+    notes.extend(unmatched_slos(evidence.scenario, evidence.slos, arms.candidate))
     return ScenarioComparison(
         scenario=evidence.scenario,
         mode=arms.mode,
@@ -693,84 +694,3 @@ def _mde(
 
 def _sd(values: FloatArray) -> float:
     return float(np.std(values, ddof=1)) if values.size >= 2 else 0.0
-
-
-# --------------------------------------------------------------------------------------------------------
-# SLOs and environments.
-# --------------------------------------------------------------------------------------------------------
-
-
-def evaluate_slos(candidate_trials: Trials, slos: Sequence[SloSpec], scenario: str) -> list[SloResult]:
-    """Absolute limits on the candidate arm, independent of any comparison.
-
-    A latency SLO is checked against the median over trials of each trial's percentile: the pooled window's
-    percentile, approximated robustly (one disturbed trial cannot breach or rescue it alone). An error-rate
-    SLO is checked against the pooled rate: all errors over all requests of the arm.
-    """
-    results: list[SloResult] = []
-    for slo in slos:
-        if not slo.applies(scenario):
-            continue
-        figures = [t[slo.endpoint] for t in candidate_trials if slo.endpoint in t]
-        if not figures:
-            continue
-        latency_limits: tuple[tuple[Literal["p95", "p99"], float | None], ...] = (
-            ("p95", slo.p95_ms),
-            ("p99", slo.p99_ms),
-        )
-        for metric, limit in latency_limits:
-            if limit is not None:
-                observed = statistics.median(float(getattr(f, metric)) for f in figures)
-                results.append(
-                    SloResult(
-                        endpoint=slo.endpoint, metric=metric, limit=limit, observed=observed, ok=observed <= limit
-                    )
-                )
-        if slo.error_rate is not None:
-            requests = sum(f.n for f in figures)
-            rate = sum(f.errors for f in figures) / requests if requests else 0.0
-            results.append(
-                SloResult(
-                    endpoint=slo.endpoint,
-                    metric="error_rate",
-                    limit=slo.error_rate,
-                    observed=rate,
-                    ok=rate <= slo.error_rate,
-                )
-            )
-    return results
-
-
-def _unmatched_slos(scenario: str, slos: Sequence[SloSpec], candidate_trials: Trials) -> list[str]:
-    """An SLO that names this scenario but an endpoint it never called is a configuration slip: say so."""
-    return [
-        f"SLO for {slo.endpoint} names scenario {scenario}, which made no request to that endpoint"
-        for slo in slos
-        if slo.scenario == scenario and not any(slo.endpoint in t for t in candidate_trials)
-    ]
-
-
-_ENVIRONMENT_FIELDS = (
-    "runner_os",
-    "cpu_model",
-    "cores",
-    "python",
-    "locust_version",
-    "perfci_version",
-    "target_kind",
-    "cpu_idle",
-)
-
-
-def environment_differences(base_env: Environment, candidate_env: Environment) -> list[str]:
-    """What differs between where the base and the candidate were measured, one line per field."""
-    differences = [
-        f"{name}: {getattr(base_env, name)} (baseline) vs {getattr(candidate_env, name)} (this run)"
-        for name in _ENVIRONMENT_FIELDS
-        if getattr(base_env, name) != getattr(candidate_env, name)
-    ]
-    for image in sorted(set(base_env.image_ids) | set(candidate_env.image_ids)):
-        before, after = base_env.image_ids.get(image, "none"), candidate_env.image_ids.get(image, "none")
-        if before != after:
-            differences.append(f"image {image}: {before} (baseline) vs {after} (this run)")
-    return differences

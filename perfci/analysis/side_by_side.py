@@ -72,5 +72,5 @@ def not_comparable_scenario(
         else e
         for e in result.endpoints
     ]
-    differences = analyse.environment_differences(stored.environment, environment)
+    differences = testbed.environment_differences(stored.environment, environment)
     return result.model_copy(update={"endpoints": side_by_side, "environment_differences": differences})

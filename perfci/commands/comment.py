@@ -13,14 +13,8 @@ from pathlib import Path
 
 from perfci.commands.common import Subparsers, say
 from perfci.errors import ExitCode
-from perfci.publish.publishers import (
-    CheckRunPublisher,
-    GitHubCommentPublisher,
-    GitHubSettings,
-    Publication,
-    Publisher,
-    publish_all,
-)
+from perfci.publish.github import CheckRunPublisher, GitHubCommentPublisher, GitHubSettings
+from perfci.publish.publishers import Publication, Publisher, publish_all
 from perfci.render.markdown import render_comment
 from perfci.rundir import read_comparison
 

@@ -1,4 +1,8 @@
-"""Runs one trial: a headless Locust subprocess (or master + workers), bounded in time, every sample kept."""
+"""Runs one trial: a headless Locust subprocess (or master + workers), bounded in time, every sample kept.
+
+Over 400 lines because every way a trial can end (Locust crashing or hanging, the service exiting or
+refusing connections, Ctrl-C, a missed arrival rate) is decided here, where the processes are.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The PR comment and the job summary: Markdown rendered from a Comparison through Jinja templates."""
+"""The PR comment and the job summary: Markdown rendered from a Comparison through Jinja templates.
+
+Over 400 lines because it is one view model (a table per section of comment.md.j2) that shrinks, section
+by section, until the comment fits GitHub's limit; the sections share their row builders.
+"""
 
 from __future__ import annotations
 

@@ -10,16 +10,8 @@ import pytest
 
 from perfci.errors import ExitCode, PublishError
 from perfci.model import Comparison
-from perfci.publish.publishers import (
-    CheckRunPublisher,
-    CommitStatusPublisher,
-    FilePublisher,
-    GitHubCommentPublisher,
-    GitHubSettings,
-    JobSummaryPublisher,
-    Publication,
-    publish_all,
-)
+from perfci.publish.github import CheckRunPublisher, CommitStatusPublisher, GitHubCommentPublisher, GitHubSettings
+from perfci.publish.publishers import FilePublisher, JobSummaryPublisher, Publication, publish_all
 from perfci.render.markdown import MARKER, render_comment
 from tests.fakes.fake_github import FakeGitHub, Fault, PullRequest, serve
 from tests.golden.fixtures import all_clear, regression

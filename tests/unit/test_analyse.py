@@ -9,8 +9,10 @@ import pytest
 from scipy import stats as scipy_stats
 
 from perfci.analysis import stats
-from perfci.analysis.analyse import compare_scenario, environment_differences, evaluate_slos, median_stats
+from perfci.analysis.analyse import compare_scenario, median_stats
+from perfci.analysis.slo import evaluate_slos
 from perfci.model import EndpointStats, Histogram, SloSpec, StatsSettings
+from perfci.testbed import environment_differences
 from tests.builders import environment
 
 SETTINGS = StatsSettings()
