@@ -51,16 +51,15 @@ from perfci.model import (
 )
 from perfci.redact import redact, redact_text
 from perfci.rundir import (
-    COMPARISON_FILE,
     LOCUST_LOG,
-    RUN_FILE,
     SEEDED_SQLITE,
     TARGETS_DIR,
     new_run_dir,
     read_trial_info,
     trial_dir,
     trial_dirs,
-    write_model,
+    write_comparison,
+    write_run_info,
 )
 from perfci.targets.base import Target
 from perfci.targets.select import BootedService, BootRequest, boot_service
@@ -141,11 +140,11 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
             failed = failed_comparison(config, error, candidate_commit)
             if "\n" in error.message:  # a boot error's log excerpt: for the terminal, not the PR comment
                 say(redact_text(error.message.split("\n", 1)[1]))
-            write_model(run_dir / COMPARISON_FILE, failed)
+            write_comparison(run_dir, failed)
             return RunOutcome(run_dir, failed)
     require_measurements(measured, run_dir)
-    write_model(
-        run_dir / RUN_FILE,
+    write_run_info(
+        run_dir,
         RunInfo(
             label=options.label,
             created_at=datetime.now(UTC),
@@ -163,7 +162,7 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
     comparison = with_unmatched_slo_notes(config, comparison)
     # Resource peaks and PostgreSQL counters, per scenario and arm, from the trials collected.
     comparison = with_measurements(comparison, measured.records)
-    write_model(run_dir / COMPARISON_FILE, comparison)
+    write_comparison(run_dir, comparison)
     return RunOutcome(run_dir, comparison)
 
 

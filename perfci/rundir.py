@@ -179,6 +179,18 @@ def read_run_record(run_dir: Path) -> dict[str, Any]:
     return record
 
 
+def write_run_info(run_dir: Path, info: RunInfo) -> None:
+    write_model(run_dir / RUN_FILE, info)
+
+
+def write_comparison(run_dir: Path, comparison: Comparison) -> None:
+    write_model(run_dir / COMPARISON_FILE, comparison)
+
+
+def write_trial_info(directory: Path, info: TrialInfo) -> None:
+    write_model(directory / TRIAL_FILE, info)
+
+
 def read_comparison(path: Path) -> Comparison:
     """`path` is a run directory or a comparison.json file."""
     file = path / COMPARISON_FILE if path.is_dir() else path

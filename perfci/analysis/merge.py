@@ -27,12 +27,12 @@ from perfci.redact import redact_text
 from perfci.rundir import (
     COMPARISON_FILE,
     ERROR_FILE,
-    RUN_FILE,
     read_comparison,
     read_run_info,
     read_trial_info,
     trial_dirs,
-    write_model,
+    write_comparison,
+    write_run_info,
 )
 
 # Configuration keys that may differ between shards: which scenario each ran, and where its files went.
@@ -90,8 +90,8 @@ def merge_shards(
         scenarios=scenarios,
         judged_tests=judgement.judged_tests,
     )
-    write_model(
-        output / RUN_FILE,
+    write_run_info(
+        output,
         infos[0].model_copy(
             update={
                 "label": "merge",
@@ -101,7 +101,7 @@ def merge_shards(
             }
         ),
     )
-    write_model(output / COMPARISON_FILE, merged)
+    write_comparison(output, merged)
     return merged
 
 
@@ -160,7 +160,7 @@ def _write_failure(output: Path, found: dict[Path, Comparison | None], failure: 
         settings = StatsSettings(alpha=known.alpha, power=known.power)
         merged = no_verdict(failure, known.candidate, known.profile, settings)
     output.mkdir(parents=True, exist_ok=True)
-    write_model(output / COMPARISON_FILE, merged)
+    write_comparison(output, merged)
     return merged
 
 

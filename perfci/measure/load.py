@@ -35,11 +35,10 @@ from perfci.rundir import (
     LOCUST_STATS,
     PARTS_DIR,
     SAMPLES_FILE,
-    TRIAL_FILE,
     write_database_counters,
-    write_model,
     write_resources,
     write_samples,
+    write_trial_info,
 )
 from perfci.targets.base import Target
 from perfci.targets.health import free_port
@@ -263,7 +262,7 @@ def measure_trial(
         flags=flags,
         endpoints=endpoint_stats(window, spec.duration_s),
     )
-    write_model(trial_dir / TRIAL_FILE, info)
+    write_trial_info(trial_dir, info)
     ending.raise_failure(spec, target, trial_dir)
     return MeasuredTrial(info, samples, resources, database)
 
@@ -529,6 +528,6 @@ def common_window(
                 "endpoints": endpoint_stats(window, end - start),
             }
         )
-        write_model(directory / TRIAL_FILE, updated)
+        write_trial_info(directory, updated)
         aligned[arm] = (updated, window[["start_s", "latency_ms", "endpoint"]])
     return aligned
