@@ -7,6 +7,7 @@ error at load time rather than a silent pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ SAMPLE_COLUMNS: dict[str, str] = {
 }
 
 Arm = Literal["base", "candidate"]
+# How a stage tells the user what it is doing: one line of text (the CLI prints it on stderr).
+Say = Callable[[str], None]
 Metric = Literal["p50", "p90", "p95", "p99", "mean", "rps", "error_rate"]
 # Per-endpoint throughput is never judged (docs/statistics.md explains why); the others can be.
 JudgedMetric = Literal["p50", "p90", "p95", "p99", "mean", "error_rate"]

@@ -46,6 +46,7 @@ from perfci.model import (
     Environment,
     Histogram,
     RunInfo,
+    Say,
     ScenarioComparison,
     TrialInfo,
 )
@@ -65,7 +66,6 @@ from perfci.targets.base import Target
 from perfci.targets.select import BootedService, BootRequest, boot_service
 from perfci.trial_figures import histogram, measured_window
 
-Say = Callable[[str], None]
 OPEN_MODEL_SCENARIO = "open"  # offered a fixed arrival rate (profile.arrival_rate) instead of closed-loop users
 
 

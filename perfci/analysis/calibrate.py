@@ -8,17 +8,16 @@ would. A/A blocks measure the false-alarm rate; the knob cases measure the detec
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from perfci.analysis import analyse
 from perfci.analysis.calibration_estimate import clopper_pearson
 from perfci.config import Config
 from perfci.errors import ConfigError, ExitCode
-from perfci.model import EndpointComparison, EndpointStats, ScenarioComparison
+from perfci.model import EndpointComparison, EndpointStats, Say, ScenarioComparison
 from perfci.rundir import CALIBRATION_FILE, atomic_write, new_run_dir
 
-Say = Callable[[str], None]
 # The endpoint the injected regressions hit: frequent in every journey, cheap, so small shifts are visible.
 PROBE_ENDPOINT = "GET /users/me"
 PROBE_SCENARIO = "journeys"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +22,6 @@ from perfci.model import SCHEMA_VERSION, EndpointStats, Environment, Frozen
 from perfci.rundir import atomic_write
 from perfci.testbed import testbed_id
 
-Say = Callable[[str], None]
 POOL_DIR = Path("calibration") / "pool"
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from perfci import verdict
 from perfci.config import Config, find_project_root, load_config, parse_duration
 from perfci.errors import DataError, PerfCIError
-from perfci.model import Comparison, Environment
+from perfci.model import Comparison, Environment, Say
 from perfci.publish.publishers import (
     FilePublisher,
     JobSummaryPublisher,
@@ -193,7 +193,7 @@ def stress_service(
     workdir: str,
     scenarios: Sequence[str] | None = None,
     model: LoadModel = "closed",
-    say: Callable[[str], None] = say,
+    say: Say = say,
 ) -> list[StressRun]:
     """Boot the candidate into `run_dir` and stress the scenarios (default: the configured ones) in turn."""
     from perfci.measure.stress import run_stress

@@ -11,7 +11,7 @@ import ast
 import os
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,7 @@ from perfci.commands.common import (
 )
 from perfci.config import Config
 from perfci.errors import ExitCode
-from perfci.model import Comparison
+from perfci.model import Comparison, Say
 from perfci.rundir import STRESS_HTML, atomic_write, read_run_info
 
 if TYPE_CHECKING:  # the statistics and charts are imported when the command runs, not when perfci starts
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_performance_report(
-    config: Config, say: Callable[[str], None], *, output: Path | None = None, argv: Sequence[str] | None = None
+    config: Config, say: Say, *, output: Path | None = None, argv: Sequence[str] | None = None
 ) -> Path:
     """Measure and stress the service, then write the report (docs/performance_test_report.md by default)."""
     from perfci import pipeline

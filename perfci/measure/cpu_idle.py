@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from perfci.model import Say
 
 PM_QOS_DEVICE = Path("/dev/cpu_dma_latency")
 
@@ -25,7 +27,7 @@ UNAVAILABLE = "not held"
 
 
 @contextmanager
-def cpus_awake(enabled: bool, say: Callable[[str], None], device: Path = PM_QOS_DEVICE) -> Iterator[str]:
+def cpus_awake(enabled: bool, say: Say, device: Path = PM_QOS_DEVICE) -> Iterator[str]:
     """Hold a zero wake-up latency request for the block; yields how the CPUs' idle state was left."""
     if not enabled:
         yield NOT_ASKED

@@ -33,14 +33,12 @@ from perfci.analysis.breaking_point import (
 )
 from perfci.config import Config
 from perfci.errors import LoadError
-from perfci.model import SCHEMA_VERSION, Frozen
+from perfci.model import SCHEMA_VERSION, Frozen, Say
 from perfci.rundir import read_resources, read_samples, stress_file, write_model
 from perfci.targets.base import Target
 
 # A Locust subprocess needs a few seconds to start and stop beyond its measured window.
 STEP_OVERHEAD_S = 4.0
-
-Say = Callable[[str], None]
 
 
 class StressPlan(Frozen):
