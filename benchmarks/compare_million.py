@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from perfci.analyse import compare_scenario
-from perfci.model import SAMPLE_COLUMNS, StatsSettings
 from perfci.summarise import endpoint_stats, histogram, measured_window
+
+from perfci.analysis.analyse import compare_scenario
+from perfci.model import SAMPLE_COLUMNS, StatsSettings
 
 WARMUP_S, DURATION_S = 2.0, 30.0
 

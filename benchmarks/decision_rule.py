@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
-from perfci.analyse import ScenarioEvidence, decide_look, gather_scenario, judge
+from perfci.analysis.analyse import ScenarioEvidence, decide_look, gather_scenario, judge
+from perfci.analysis.stats import planned_looks
 from perfci.model import EndpointStats, StatsSettings
-from perfci.stats import planned_looks
 
 SETTINGS = StatsSettings()
 SCENARIOS, ENDPOINTS = 4, 5

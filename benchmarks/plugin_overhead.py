@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from perfci.load import PLUGIN_FILE
-from perfci.locust_plugin import SAMPLES_DIR_ENV
+from perfci.measure.load import PLUGIN_FILE
+from perfci.measure.locust_plugin import SAMPLES_DIR_ENV
 from perfci.targets.process import ProcessSpec, process_target
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,8 +25,8 @@ from perfci.config_tables import (
     ServiceSettings,
 )
 from perfci.errors import ConfigError
-from perfci.failures import read_text_file
 from perfci.model import Frozen, SloSpec, StatsSettings
+from perfci.rundir import read_text_file
 
 __all__ = ["ComposeSettings", "Config", "ProcessSettings", "ScenarioSettings", "ServiceSettings", "load_config"]
 
@@ -115,7 +115,7 @@ class FileConfig(Frozen):
     runs_dir: str = ".perfci/runs"
     baselines_dir: str = "baselines"
     workers: int = Field(default=0, ge=0, le=MAX_WORKERS)  # Locust worker processes; 0 = a single local process
-    # Keep the CPUs out of idle states while measuring (perfci/cpu_idle.py); needs write access to
+    # Keep the CPUs out of idle states while measuring (perfci/measure/cpu_idle.py); needs write access to
     # /dev/cpu_dma_latency, and goes on without it.
     hold_cpus_awake: bool = True
     service: ServiceSettings = Field(default_factory=ServiceSettings)

@@ -14,50 +14,15 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from perfci.errors import BootError, ConfigError, DataError, HostError, LoadError, PerfCIError
-from perfci.model import FailureKind, RunFailure
+from perfci.errors import BootError, ConfigError, HostError, LoadError, PerfCIError
+from perfci.model import ArmInfo, Comparison, FailureKind, RunFailure, StatsSettings
 from perfci.redact import redact_text
-
-ERROR_FILE = "error.txt"  # in a run directory: why the run ended without a comparison
-CRASH_LOG = "crash.log"  # in a run directory: the traceback of an unexpected failure
+from perfci.rundir import CRASH_LOG, ERROR_FILE, current_run_dir
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 _BAD_PATH = {
     errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.ELOOP,
 }  # fmt: skip
-
-# The run directory this process created, if any: where an error marker and a crash log belong.
-_run_dirs: list[Path] = []
-
-
-def note_run_dir(path: Path) -> None:
-    _run_dirs.append(path)
-
-
-def forget_run_dirs() -> None:
-    """A new command starts: an earlier one's run directory (tests call `main` many times) is not its own."""
-    _run_dirs.clear()
-
-
-def current_run_dir() -> Path | None:
-    return _run_dirs[-1] if _run_dirs else None
-
-
-def read_text_file(path: Path, what: str, hint: str) -> str:
-    """The UTF-8 text of `path`; FileNotFoundError passes through (callers know what a missing file means).
-
-    A directory, an unreadable file or bytes that are not UTF-8 are a `DataError` (exit 2) naming the file.
-    """
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text (byte {exc.start}): not a {what}", hint) from None
-    except IsADirectoryError:
-        raise DataError(f"{path} is a directory, not a {what}", hint) from None
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}", hint) from None
 
 
 def from_os_error(error: OSError) -> PerfCIError | None:
@@ -93,6 +58,21 @@ def run_failure(error: PerfCIError) -> RunFailure:
         message=redact_text(error.message.split("\n", 1)[0]),
         hint=redact_text(error.hint),
         log=str(error.log) if error.log is not None else None,
+    )
+
+
+def no_verdict(failure: RunFailure, candidate: ArmInfo, profile: str, settings: StatsSettings) -> Comparison:
+    """A comparison without scenarios that carries the failure: no verdict, exit 3 (a run's or a merge's)."""
+    return Comparison(
+        created_at=datetime.now(UTC),
+        mode="none",
+        base=None,
+        candidate=candidate,
+        profile=profile,
+        alpha=settings.alpha,
+        power=settings.power,
+        scenarios=[],
+        failure=failure,
     )
 
 

@@ -7,6 +7,7 @@ error at load time rather than a silent pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,13 +29,14 @@ SAMPLE_COLUMNS: dict[str, str] = {
 }
 
 Arm = Literal["base", "candidate"]
+# How a stage tells the user what it is doing: one line of text (the CLI prints it on stderr).
+Say = Callable[[str], None]
 Metric = Literal["p50", "p90", "p95", "p99", "mean", "rps", "error_rate"]
 # Per-endpoint throughput is never judged (docs/statistics.md explains why); the others can be.
 JudgedMetric = Literal["p50", "p90", "p95", "p99", "mean", "error_rate"]
 JUDGEABLE_METRICS: tuple[JudgedMetric, ...] = ("p50", "p90", "p95", "p99", "mean", "error_rate")
 Verdict = Literal["regression", "improvement", "no_change", "inconclusive"]
 # Latency metrics are better when lower; throughput when higher; error rate is judged on its own rules.
-LATENCY_METRICS: tuple[Metric, ...] = ("p50", "p90", "p95", "p99", "mean")
 
 
 class Frozen(BaseModel):
@@ -80,7 +82,7 @@ class Environment(Frozen):
     perfci_version: str
     target_kind: str
     image_ids: dict[str, str] = Field(default_factory=dict)
-    # Whether the CPUs were held out of idle states (perfci/cpu_idle.py): it changes latency and its noise.
+    # Whether the CPUs were held out of idle states (perfci/measure/cpu_idle.py): it changes latency and its noise.
     cpu_idle: str = NOT_RECORDED
 
     @property
@@ -225,6 +227,11 @@ class SloSpec(Frozen):
     p95_ms: float | None = None
     p99_ms: float | None = None
     error_rate: float | None = None
+
+    def applies(self, scenario: str, endpoint: str | None = None) -> bool:
+        """Whether this SLO holds in `scenario` (and, when given, for `endpoint`)."""
+        in_scenario = self.scenario is None or self.scenario == scenario
+        return in_scenario and (endpoint is None or self.endpoint == endpoint)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""The run, stage by stage: boot -> load -> collect -> analyse -> render -> write; verdicts become an exit code.
+"""The run, stage by stage: boot -> measure (load, collect) -> analyse -> write (docs/architecture.md).
 
-Results are on disk before anything is printed or published, so a failure late in the run loses nothing.
+`run` reads top to bottom as those stages; the command (perfci/commands/run.py) then renders, publishes
+and turns the verdict into an exit code. Results are on disk before anything is printed or published, so
+a failure late in the run loses nothing. Over 400 lines because the measure stage's scheduling (the arms'
+services, counterbalanced and concurrent pairs, sequential looks) lives here beside the stage list.
 """
 
 from __future__ import annotations
 
 import random
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -18,22 +20,23 @@ from typing import Literal
 
 import pandas as pd
 
-from perfci import analyse, baselines, failures, gitrefs, side_by_side, stats, testbed
+from perfci import failures, gitrefs, testbed
+from perfci.analysis import analyse, baselines, side_by_side, stats
+from perfci.collect import TrialRecord, trial_record, with_measurements
 from perfci.config import Config
-from perfci.cpu_idle import cpus_awake
-from perfci.environment import current_environment
 from perfci.errors import (
     BootError,
     ConfigError,
     DataError,
-    ExitCode,
     LoadError,
     NothingMeasuredError,
     PerfCIError,
     TargetExitedError,
 )
-from perfci.findings import with_run_measurements
-from perfci.load import TrialSpec, common_window, run_trial
+from perfci.measure.cpu_idle import cpus_awake
+from perfci.measure.environment import current_environment
+from perfci.measure.load import MeasuredTrial, TrialSpec, common_window, measure_trial
+from perfci.measure.progress import trial_progress
 from perfci.model import (
     Arm,
     ArmInfo,
@@ -43,26 +46,26 @@ from perfci.model import (
     Environment,
     Histogram,
     RunInfo,
+    Say,
     ScenarioComparison,
     TrialInfo,
 )
-from perfci.progress import trial_progress
 from perfci.redact import redact, redact_text
-from perfci.results import (
-    COMPARISON_FILE,
-    RUN_FILE,
+from perfci.rundir import (
+    LOCUST_LOG,
+    SEEDED_SQLITE,
+    TARGETS_DIR,
     new_run_dir,
     read_trial_info,
     trial_dir,
     trial_dirs,
-    write_model,
+    write_comparison,
+    write_run_info,
 )
 from perfci.scenario_check import check_scenarios
-from perfci.summarise import histogram, measured_window
 from perfci.targets.base import Target
 from perfci.targets.select import BootedService, BootRequest, boot_service
-
-Say = Callable[[str], None]
+from perfci.trial_figures import histogram, measured_window
 
 
 @dataclass(frozen=True)
@@ -93,13 +96,14 @@ class Measured:
     environment: Environment
     # A/B only: per scenario, why its sequential run stopped where it did (docs/statistics.md, "Sequential").
     stops: dict[str, str] = field(default_factory=dict)
+    # Per scenario and arm, each trial collected (resource samples, database counters), in trial order.
+    records: dict[str, dict[Arm, list[TrialRecord]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     run_dir: Path
     comparison: Comparison
-    exit_code: ExitCode
 
 
 @dataclass(frozen=True)
@@ -107,12 +111,6 @@ class BaselineOutcome:
     run_dir: Path
     comparison: Comparison
     written: list[Path]
-
-
-def exit_code_for(comparison: Comparison) -> ExitCode:
-    if comparison.failure is not None:
-        return ExitCode.INFRASTRUCTURE
-    return ExitCode.OK if comparison.passed else ExitCode.REGRESSION
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -146,11 +144,11 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
             failed = failed_comparison(config, error, candidate_commit, options.candidate_label)
             if "\n" in error.message:  # a boot error's log excerpt: for the terminal, not the PR comment
                 say(redact_text(error.message.split("\n", 1)[1]))
-            write_model(run_dir / COMPARISON_FILE, failed)
-            return RunOutcome(run_dir, failed, exit_code_for(failed))
+            write_comparison(run_dir, failed)
+            return RunOutcome(run_dir, failed)
     require_measurements(measured, run_dir)
-    write_model(
-        run_dir / RUN_FILE,
+    write_run_info(
+        run_dir,
         RunInfo(
             label=options.label,
             created_at=datetime.now(UTC),
@@ -166,10 +164,10 @@ def run(config: Config, options: RunOptions, say: Say) -> RunOutcome:
     )
     comparison = compare(config, options, measured, candidate_commit, base_commit, say)
     comparison = with_unmatched_slo_notes(config, comparison)
-    # Resource peaks and PostgreSQL counters come from the trials' files, per scenario and arm.
-    comparison = with_run_measurements(run_dir, comparison)
-    write_model(run_dir / COMPARISON_FILE, comparison)
-    return RunOutcome(run_dir, comparison, exit_code_for(comparison))
+    # Resource peaks and PostgreSQL counters, per scenario and arm, from the trials collected.
+    comparison = with_measurements(comparison, measured.records)
+    write_comparison(run_dir, comparison)
+    return RunOutcome(run_dir, comparison)
 
 
 def run_baseline(config: Config, options: RunOptions, say: Say) -> BaselineOutcome:
@@ -219,6 +217,7 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
     rng = random.Random(options.order_seed)
     trials: dict[str, dict[Arm, list[TrialInfo]]] = {}
     histograms: dict[str, dict[Arm, dict[str, Histogram]]] = {}
+    records: dict[str, dict[Arm, list[TrialRecord]]] = {}
     with (
         cpus_awake(config.hold_cpus_awake, say) as cpu_idle,
         Services(config, options, run_dir, checkouts, say) as services,
@@ -236,33 +235,35 @@ def measure(config: Config, options: RunOptions, run_dir: Path, base_checkout: P
         stops: dict[str, str] = {}
         for scenario in config.scenarios:
             trials[scenario] = {arm: [] for arm in arms}
-            samples: dict[Arm, list[pd.DataFrame]] = {arm: [] for arm in arms}
+            records[scenario] = {arm: [] for arm in arms}
             together = len(arms) == 2 and runs_concurrently(config, scenario)
             for index, order in enumerate(pair_orders(arms, pairs, rng)):
                 if together:
                     done += 2
                     say(f"perfci: [{done}/{total}] {scenario} base and candidate together, pair {index + 1}/{pairs}")
-                    measured_pair = _concurrent_pair(config, options, scenario, index, order, services, run_dir)
-                    for arm, (info, window) in measured_pair.items():
-                        trials[scenario][arm].append(info)
-                        samples[arm].append(window)
+                    pair = _concurrent_pair(config, options, scenario, index, order, services, run_dir)
+                    for arm, record in pair.items():
+                        trials[scenario][arm].append(record.info)
+                        records[scenario][arm].append(record)
                 else:
                     for arm in order:
                         done += 1
                         say(f"perfci: [{done}/{total}] {scenario} {arm} trial {index + 1}/{pairs}")
                         target = services.for_trial(arm)
-                        info, window = _one_trial(config, options, scenario, arm, index, target, run_dir)
-                        trials[scenario][arm].append(info)
-                        samples[arm].append(window)
+                        record = _own_window(config, _one_trial(config, options, scenario, arm, index, target, run_dir))
+                        trials[scenario][arm].append(record.info)
+                        records[scenario][arm].append(record)
                 if index + 1 in looks:
                     reason = look(config, scenario, trials[scenario], looks)
                     if reason is not None:
                         stops[scenario] = reason
                         say(f"perfci: {scenario}: stopping: {reason}")
                         break
-            histograms[scenario] = {arm: _histograms(samples[arm]) for arm in arms}
+            histograms[scenario] = {
+                arm: _histograms([r.window for r in records[scenario][arm] if r.window is not None]) for arm in arms
+            }
         targets = dict(services.targets)
-    return Measured(trials, histograms, targets, environment, stops)
+    return Measured(trials, histograms, targets, environment, stops, records)
 
 
 def planned_looks(config: Config) -> list[int]:
@@ -324,7 +325,7 @@ def _concurrent_pair(
     order: Sequence[Arm],
     services: Services,
     run_dir: Path,
-) -> dict[Arm, tuple[TrialInfo, pd.DataFrame]]:
+) -> dict[Arm, TrialRecord]:
     """Both arms' trials of one pair at the same time, one Locust each; `order` says who boots and starts first.
 
     The order is counterbalanced like an interleaved run's, so a head start of a few milliseconds, or the
@@ -347,7 +348,13 @@ def _concurrent_pair(
             raise
     measured = {arm: futures[arm].result() for arm in sorted(order)}
     # Both arms are judged over one wall-clock window (the later start plus warm-up to the earlier end).
-    return common_window({arm: (info, trial_dir(run_dir, scenario, arm, index)) for arm, (info, _) in measured.items()})
+    aligned = common_window(
+        {arm: (m.info, m.samples, trial_dir(run_dir, scenario, arm, index)) for arm, m in measured.items()}
+    )
+    return {
+        arm: trial_record(info, window, measured[arm].resources, measured[arm].database)
+        for arm, (info, window) in aligned.items()
+    }
 
 
 class Services:
@@ -381,8 +388,8 @@ class Services:
             arm=arm,
             checkout=self.checkouts[arm],
             extra_env=dict(self.extra_env[arm]),
-            workdir=self.run_dir / "targets" / arm,
-            sqlite_template=self.run_dir / "targets" / arm / "seeded.sqlite3",
+            workdir=self.run_dir / TARGETS_DIR / arm,
+            sqlite_template=self.run_dir / TARGETS_DIR / arm / SEEDED_SQLITE,
         )
         booted = self._stack.enter_context(boot_service(self.config, request))
         self._booted[arm] = booted
@@ -497,7 +504,7 @@ def compare(
                 base_histograms={e: b.histogram for e, b in stored.endpoints.items()} if stored else None,
                 candidate_histograms=hist["candidate"],
                 environment_differences=(
-                    analyse.environment_differences(stored.environment, measured.environment) if stored else ()
+                    testbed.environment_differences(stored.environment, measured.environment) if stored else ()
                 ),
                 flags=flags,
             )
@@ -513,11 +520,7 @@ def compare(
         created_at=datetime.now(UTC),
         mode=mode,
         base=base_info,
-        candidate=ArmInfo(
-            label=options.candidate_label or f"working tree@{(candidate_commit or 'unknown')[:7]}",
-            commit=candidate_commit,
-            environment=measured.environment,
-        ),
+        candidate=candidate_arm(candidate_commit, measured.environment, options.candidate_label),
         profile=config.profile_name,
         alpha=config.statistics.alpha,
         power=config.statistics.power,
@@ -542,7 +545,7 @@ def _one_trial(
     run_dir: Path,
     show_progress: bool = True,
     stop: threading.Event | None = None,
-) -> tuple[TrialInfo, pd.DataFrame]:
+) -> MeasuredTrial:
     spec = TrialSpec(
         scenario=scenario,
         locustfile=config.scenario_file(scenario),
@@ -559,33 +562,35 @@ def _one_trial(
     )
     directory = trial_dir(run_dir, scenario, arm, index)
     with trial_progress(options.progress and show_progress, config.profile.trials) as on_progress:
-        info = run_trial(spec, target, directory, on_progress, stop)
-    samples = pd.read_parquet(directory / "samples.parquet", columns=["start_s", "latency_ms", "endpoint"])
-    if samples.empty:
+        measured = measure_trial(spec, target, directory, on_progress, stop)
+    if measured.samples.empty:
         raise LoadError(
             f"{scenario} {arm} trial {index + 1} recorded no requests",
-            f"look at {directory / 'locust.log'}; the scenario may be failing before its first request",
+            f"look at {directory / LOCUST_LOG}; the scenario may be failing before its first request",
         )
-    return info, measured_window(samples, config.profile.warmup_s, config.duration_for(scenario))
+    return measured
+
+
+def _own_window(config: Config, measured: MeasuredTrial) -> TrialRecord:
+    """The record of a trial judged over its own measured window (not a concurrent pair's common one)."""
+    info = measured.info  # this trial's own warm-up and window (a scenario's weight scales it)
+    window = measured_window(measured.samples, info.warmup_s, info.duration_s)
+    return trial_record(measured.info, window, measured.resources, measured.database)
+
+
+def candidate_arm(commit: str | None, environment: Environment | None = None, label: str | None = None) -> ArmInfo:
+    """The arm a run measures: the working tree at its commit (a url run: the address measured)."""
+    label = label or f"working tree@{(commit or 'unknown')[:7]}"
+    return ArmInfo(label=label, commit=commit, environment=environment)
 
 
 def failed_comparison(
     config: Config, error: PerfCIError, candidate_commit: str | None, candidate_label: str | None = None
 ) -> Comparison:
     """A comparison without scenarios that carries the failure: no verdict, exit 3."""
-    return Comparison(
-        created_at=datetime.now(UTC),
-        mode="none",
-        base=None,
-        candidate=ArmInfo(
-            label=candidate_label or f"working tree@{(candidate_commit or 'unknown')[:7]}", commit=candidate_commit
-        ),
-        profile=config.profile_name,
-        alpha=config.statistics.alpha,
-        power=config.statistics.power,
-        scenarios=[],
-        failure=failures.run_failure(error),
-    )
+    failure = failures.run_failure(error)
+    arm = candidate_arm(candidate_commit, label=candidate_label)
+    return failures.no_verdict(failure, arm, config.profile_name, config.statistics)
 
 
 def require_measurements(measured: Measured, run_dir: Path) -> None:
@@ -593,7 +598,7 @@ def require_measurements(measured: Measured, run_dir: Path) -> None:
     if not any(t.endpoints for arms in measured.trials.values() for trials in arms.values() for t in trials):
         raise NothingMeasuredError(
             "the run measured no request in its measured windows: nothing to compare",
-            f"look at the locust.log files under {run_dir}; the scenarios may fail before their first request",
+            f"look at the {LOCUST_LOG} files under {run_dir}; the scenarios may fail before their first request",
         )
 
 
@@ -653,7 +658,7 @@ def _stored_baseline(
         return None, None
 
 
-def _histograms(windows: list[pd.DataFrame]) -> dict[str, Histogram]:
+def _histograms(windows: Sequence[pd.DataFrame]) -> dict[str, Histogram]:
     pooled = pd.concat(windows, ignore_index=True)
     return {str(e): histogram(g["latency_ms"]) for e, g in pooled.groupby("endpoint", observed=True)}
 
@@ -662,7 +667,3 @@ def _baseline_trials(stored: Baseline) -> Iterator[dict[str, EndpointStats]]:
     count = max((len(b.trials) for b in stored.endpoints.values()), default=0)
     for i in range(count):
         yield {e: b.trials[i] for e, b in stored.endpoints.items() if i < len(b.trials)}
-
-
-def stderr_say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 
-from perfci.cpu_idle import HELD
+from perfci.measure.cpu_idle import HELD
 from perfci.model import NOT_RECORDED, Environment, Frozen
 
 # "Linux 6.8.0-45-generic", "GitHub-hosted (Linux 6.5.0-1025-azure)", "Darwin 23.6.0" -> "Linux 6.8".
@@ -99,3 +99,29 @@ def not_comparable_reason(stored: Environment, here: Environment) -> str:
     then = ", ".join(f"{name} {before[name]}" for name in fields)
     now = ", ".join(f"{name} {after[name]}" for name in fields)
     return f"measured on {then}; this is {now}"
+
+
+_ENVIRONMENT_FIELDS = (
+    "runner_os",
+    "cpu_model",
+    "cores",
+    "python",
+    "locust_version",
+    "perfci_version",
+    "target_kind",
+    "cpu_idle",
+)
+
+
+def environment_differences(base_env: Environment, candidate_env: Environment) -> list[str]:
+    """What differs between where the base and the candidate were measured, one line per field."""
+    differences = [
+        f"{name}: {getattr(base_env, name)} (baseline) vs {getattr(candidate_env, name)} (this run)"
+        for name in _ENVIRONMENT_FIELDS
+        if getattr(base_env, name) != getattr(candidate_env, name)
+    ]
+    for image in sorted(set(base_env.image_ids) | set(candidate_env.image_ids)):
+        before, after = base_env.image_ids.get(image, "none"), candidate_env.image_ids.get(image, "none")
+        if before != after:
+            differences.append(f"image {image}: {before} (baseline) vs {after} (this run)")
+    return differences

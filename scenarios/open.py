@@ -17,7 +17,7 @@ import gevent.pool
 from common import SEARCH_PREFIXES, SEED_USERS, Session
 from locust import FastHttpUser, constant, task
 
-INTENDED_START_KEY = "perfci_intended_start"  # perfci.locust_plugin reads it from the request context
+INTENDED_START_KEY = "perfci_intended_start"  # perfci.measure.locust_plugin reads it from the request context
 RATE = float(os.environ.get("PERFCI_ARRIVAL_RATE", "40")) / max(1, int(os.environ.get("PERFCI_USERS", "1")))
 MAX_IN_FLIGHT = 500
 

@@ -13,10 +13,7 @@ import numpy as np
 import pandas as pd
 
 from perfci.model import Arm, Comparison
-from perfci.results import trial_dirs
-
-SAMPLES_FILE = "samples.parquet"
-RESOURCES_FILE = "resources.parquet"
+from perfci.rundir import read_resources, read_samples, trial_dirs
 
 
 @dataclass(frozen=True)
@@ -100,10 +97,10 @@ def load_charts_data(run_dir: Path, comparison: Comparison, bin_s: float = 1.0) 
         for arm in arms:
             for directory in trial_dirs(run_dir, scenario.scenario, arm):
                 index = int(directory.name.rsplit("-", 1)[1])
-                if (directory / SAMPLES_FILE).is_file():
-                    samples = pd.read_parquet(directory / SAMPLES_FILE, columns=["start_s", "latency_ms"])
+                samples = read_samples(directory, ["start_s", "latency_ms"])
+                if samples is not None:
                     trials.append(trial_series(samples, scenario.scenario, arm, index, bin_s))
-                if (directory / RESOURCES_FILE).is_file():
-                    frame = pd.read_parquet(directory / RESOURCES_FILE)
+                frame = read_resources(directory)
+                if frame is not None:
                     resources += resource_series(frame, scenario.scenario, arm, index)
     return ChartsData(tuple(trials), tuple(resources))

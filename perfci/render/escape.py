@@ -68,8 +68,3 @@ def mermaid_label(text: str, limit: int = 40) -> str:
     """A label for a Mermaid chart: a conservative character set, so no quote or fence can end the block."""
     kept = re.sub(r"[^A-Za-z0-9 /{}._:-]", "_", one_line(text, limit))
     return kept.replace("{", "(").replace("}", ")")
-
-
-def html_text(text: str) -> str:
-    """Untrusted text for the HTML report (Jinja's autoescape covers templates; this covers SVG titles)."""
-    return _HTML_SPECIAL.sub(lambda m: _HTML_ENTITIES[m.group(0)], text)

@@ -1,4 +1,8 @@
-"""The self-contained HTML report: every table plus inline SVG charts; opens offline, loads nothing."""
+"""The HTML reports: report.html (every table, inline SVG charts, findings, trends) and stress.html.
+
+Both are self-contained: they open offline and load nothing. Renderers only: the caller reads the run
+directory and hands over the comparison, the chart series, the findings and main's trends.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,19 @@ from functools import cache
 import jinja2
 from markupsafe import Markup
 
+from perfci import verdict
+from perfci.analysis.recommend import Finding
+from perfci.analysis.trends import TrendReport
+from perfci.measure.stress import StressRun
 from perfci.model import Comparison, ScenarioComparison
 from perfci.render import format as fmt
 from perfci.render.charts import BASE_COLOR, CANDIDATE_COLOR, Line, Panel, svg_latency_cdf, svg_panels
 from perfci.render.charts_data import ChartsData, ResourceSeries, TrialSeries
-from perfci.render.markdown import headline
 
 ARM_COLOR = {"base": BASE_COLOR, "candidate": CANDIDATE_COLOR}
 ARM_NAME = {"base": "base", "candidate": "PR"}
+FINDINGS_HEADING = "Findings and recommendations"
+TRENDS_HEADING = "Trends on main"
 
 
 @cache
@@ -85,7 +94,7 @@ def render_html(
     is trusted HTML, so its builder escapes every value it takes from the run.
     """
     data = charts_data or ChartsData()
-    title, _ = headline(comparison)
+    title = verdict.title(comparison)
     scenarios = []
     for s in comparison.scenarios:
         scenarios.append(
@@ -116,3 +125,55 @@ def render_html(
             fmt=fmt,
         )
     )
+
+
+def render_run_html(
+    comparison: Comparison, charts_data: ChartsData, findings: Sequence[Finding], trends: Sequence[TrendReport]
+) -> str:
+    """report.html: the comparison's tables and charts, per-trial timelines, findings, and main's trends."""
+    sections = [(FINDINGS_HEADING, findings_html(findings))]
+    if trends:
+        sections.append((TRENDS_HEADING, trends_html(trends)))
+    return render_html(comparison, charts_data, extra_sections=sections)
+
+
+def findings_html(findings: Sequence[Finding]) -> Markup:
+    """The findings as a list, most severe first, each with the figures behind it."""
+    if not findings:
+        return Markup("<p class=muted>No rule fired: no errors, saturation, slow queries or hashing-bound login.</p>")
+    items = Markup("").join(
+        Markup('<li><span class="{0}">{0}</span> <b>{1}</b>: {2}</li>').format(f.severity, f.title, f.detail)
+        for f in findings
+    )
+    return Markup("<ul>{}</ul>").format(items)
+
+
+def trends_html(reports: Sequence[TrendReport]) -> Markup:
+    """Per scenario the change points found in main's history and a p95 chart per endpoint."""
+    from perfci.render.trends import describe, trend_charts_svg
+
+    parts = []
+    for report in reports:
+        points = Markup("").join(Markup("<li>{}</li>").format(describe(p)) for p in report.change_points)
+        found = Markup("<ul>{}</ul>").format(points) if points else Markup("<p class=muted>No change point.</p>")
+        charts = Markup("").join(
+            Markup("<figure>{}</figure>").format(Markup(svg))  # noqa: S704 (our own matplotlib SVG)
+            for svg in trend_charts_svg(report)
+        )
+        parts.append(Markup('<h3>{}</h3>{}<div class="charts">{}</div>').format(report.scenario, found, charts))
+    return Markup("").join(parts)
+
+
+def render_stress_html(runs: Sequence[StressRun]) -> str:
+    """stress.html: per scenario the breaking point, its steps, and latency/throughput against offered load."""
+    from perfci.render.stress import headline, stress_chart_svg
+
+    shown = [
+        {
+            "run": run,
+            "headline": headline(run).replace("**", ""),
+            "chart": Markup(stress_chart_svg(run)),  # noqa: S704 (our own matplotlib SVG)
+        }
+        for run in runs
+    ]
+    return _environment().get_template("stress.html.j2").render(runs=shown)

@@ -1,9 +1,11 @@
-"""The PR comment and the job summary: Markdown rendered from a Comparison through Jinja templates."""
+"""The PR comment and the job summary: Markdown rendered from a Comparison through Jinja templates.
+
+Over 400 lines because it is one view model (a table per section of comment.md.j2) that shrinks, section
+by section, until the comment fits GitHub's limit; the sections share their row builders.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -11,6 +13,7 @@ from functools import cache
 
 import jinja2
 
+from perfci import verdict
 from perfci.model import (
     Arm,
     Comparison,
@@ -23,6 +26,7 @@ from perfci.model import (
 from perfci.render import format as fmt
 from perfci.render.escape import code_text, markdown_text, mermaid_label
 from perfci.testbed import SAME_MACHINE_COMMAND
+from perfci.verdict import plural
 
 MARKER = "<!-- perfci:summary -->"
 # GitHub rejects an issue comment over 65,536 characters; keep a margin for the cut note.
@@ -104,51 +108,11 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def fingerprint(comparison: Comparison) -> str:
-    """A short digest of every verdict and SLO result: equal fingerprints mean nothing a reader cares about
-    changed, which is how the "on-change" comment mode decides to leave the comment alone."""
-    facts = [
-        [s.scenario, e.endpoint, e.verdict, sorted(e.new_error_kinds)]
-        for s in comparison.scenarios
-        for e in s.endpoints
-    ] + [[s.scenario, r.endpoint, r.metric, r.ok] for s in comparison.scenarios for r in s.slos]
-    # No verdicts at all: what failed is what a reader cares about.
-    failed = [["failure", comparison.failure.kind]] if comparison.failure is not None else []
-    return hashlib.sha256(json.dumps([*facts, *failed], sort_keys=True).encode()).hexdigest()[:16]
-
-
 def headline(comparison: Comparison) -> tuple[str, str]:
     """(icon and verdict, against what): the two lines a reviewer reads first."""
-    failure = comparison.failure
-    if failure is not None:  # nothing was judged: say what failed, not a verdict
-        # A service that exited says so in its own words; a boot or a load generator names the cause.
-        cause = "" if failure.kind == "service_exited" else "infrastructure failure: "
-        return f"⚠️ perfci: no verdict: {cause}{failure.message}", failure.hint
-    regressions = len(comparison.regressions)
-    breaches = len(comparison.slo_breaches)
-    verdicts = [e.verdict for s in comparison.scenarios for e in s.endpoints]
-    inconclusive = verdicts.count("inconclusive")
-    improvements = verdicts.count("improvement")
-    parts = []
-    if regressions:
-        parts.append(_plural(regressions, "regression"))
-    if breaches:
-        parts.append(_plural(breaches, "SLO breach", "SLO breaches"))
-    if parts:
-        title = "❌ perfci: " + ", ".join(parts)
-    elif comparison.not_comparable:
-        title = "⚪ perfci: not comparable with the stored baseline, no verdicts; all SLOs met"
-    elif comparison.mode == "none":
-        title = "✅ perfci: all SLOs met"
-    elif inconclusive:
-        title = f"🟡 perfci: no regression found, {inconclusive} inconclusive"
-    else:
-        title = "✅ perfci: all clear" + (f", {_plural(improvements, 'improvement')}" if improvements else "")
-    return title, _against(comparison)
-
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
+    if comparison.failure is not None:  # no verdict: the second line says what to do
+        return verdict.title(comparison), comparison.failure.hint
+    return verdict.title(comparison), _against(comparison)
 
 
 def _against(comparison: Comparison) -> str:
@@ -160,13 +124,13 @@ def _against(comparison: Comparison) -> str:
         kind = f"{schedules.pop()} pair" if len(schedules) == 1 else "pair"
         return (
             f"Same-runner A/B of {candidate} against {code_text(base.label)}: "
-            f"{_plural(trials, kind)} per scenario, profile {code_text(comparison.profile)}."
+            f"{plural(trials, kind)} per scenario, profile {code_text(comparison.profile)}."
         )
     if comparison.mode == "baseline" and base is not None:
         when = f" from {base.created_at:%Y-%m-%d %H:%M} UTC" if base.created_at else ""
         return (
             f"{candidate} against the stored baseline of {code_text(base.label)}{when}, "
-            f"{_plural(trials, 'trial')} per scenario. Unpaired (another machine or day): it can only see "
+            f"{plural(trials, 'trial')} per scenario. Unpaired (another machine or day): it can only see "
             "changes larger than the minimum detectable effect below; `perfci run --ab <ref>` sees smaller ones."
         )
     if comparison.not_comparable and base is not None:
@@ -465,7 +429,7 @@ def _render(comparison: Comparison, marker: str, layout: _Layout, cut: Sequence[
     template = _environment().get_template("comment.md.j2")
     return template.render(
         marker=marker,
-        fingerprint=fingerprint(comparison) if marker else "",
+        fingerprint=verdict.fingerprint(comparison) if marker else "",
         title=title,
         against=against,
         scenarios=[_scenario_view(s, layout) for s in comparison.scenarios],

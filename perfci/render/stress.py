@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from perfci.breaking_point import BreakingPoint
-from perfci.stress import StressRun
+from perfci.analysis.breaking_point import BreakingPoint
+from perfci.measure.stress import StressRun
 
 
 def _unit(result: BreakingPoint) -> str:

@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from perfci import verdict
 from perfci.model import Comparison, EndpointComparison, ScenarioComparison, SloResult
 from perfci.render import format as fmt
 from perfci.render.escape import one_line
-from perfci.render.markdown import headline
 
 _VERDICT_STYLE = {"regression": "bold red", "inconclusive": "yellow", "improvement": "green", "no_change": "dim"}
 _VERDICT_WORD = {
@@ -128,7 +128,7 @@ def render_terminal(comparison: Comparison, *, width: int = 140, color: bool = F
     """The summary as text for a terminal (ANSI colours only when `color`)."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False)
-    title, _ = headline(comparison)
+    title = verdict.title(comparison)
     console.print(Text(title.replace("perfci: ", "perfci  "), style="bold"))
     if comparison.not_comparable and comparison.base is not None:
         console.print(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from perfci.analysis.trends import ChangePoint, Series, TrendReport
 from perfci.render.stress import svg
-from perfci.trends import ChangePoint, Series, TrendReport
 
 # The metrics shown by default: the ones a reader of a latency trend cares about.
 DEFAULT_METRICS = ("p50", "p95", "rps")

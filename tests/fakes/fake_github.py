@@ -99,7 +99,7 @@ class FakeGitHub:
 
     def _route(self, method: str, route: str, path: str, body: Any) -> tuple[int, Any, dict[str, str]]:
         repo = f"/repos/{self.repository}"
-        not_found = (404, {"message": "Not Found"}, {})
+        not_found: tuple[int, Any, dict[str, str]] = (404, {"message": "Not Found"}, {})
         if method == "GET" and route == "/user":
             if self.login is None:
                 return 403, {"message": "Resource not accessible by integration"}, {}

@@ -12,7 +12,6 @@ from perfci.model import (
     DatabaseCounters,
     EndpointComparison,
     EndpointStats,
-    Environment,
     Histogram,
     Metric,
     MetricComparison,
@@ -24,18 +23,12 @@ from perfci.model import (
     SloResult,
     Verdict,
 )
-from perfci.summarise import HISTOGRAM_EDGES_MS
+from perfci.trial_figures import HISTOGRAM_EDGES_MS
+from tests.builders import environment
 
 CREATED = datetime(2025, 3, 4, 12, 30, tzinfo=UTC)
-ENV = Environment(
-    runner_os="Linux-6.8-x86_64",
-    cpu_model="AMD EPYC 7763",
-    cores=4,
-    python="3.11.9",
-    locust_version="2.47.0",
-    perfci_version="0.1.0",
-    target_kind="compose",
-    cpu_idle="held awake",
+ENV = environment(
+    runner_os="Linux-6.8-x86_64", cpu_model="AMD EPYC 7763", cores=4, target_kind="compose", cpu_idle="held awake"
 )
 BASE_AB = ArmInfo(label="main@abc1234", ref="main", commit="abc1234def5678abc1234def5678abc1234def56")
 CANDIDATE = ArmInfo(
@@ -110,7 +103,7 @@ def endpoint(
 def _comparison(mode: str, scenarios: list[ScenarioComparison], base: ArmInfo | None = BASE_AB) -> Comparison:
     return Comparison(
         created_at=CREATED,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         base=base,
         candidate=CANDIDATE,
         profile="pr",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from perfci.load import TrialSpec
+from perfci.measure.load import TrialSpec
 from perfci.targets.base import Target
 from perfci.targets.process import process_target
 from tests.userservice_config import userservice_spec

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,12 +9,12 @@ import pytest
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.model import Comparison, RunInfo
-from perfci.results import read_trial_info, trial_dir
+from perfci.rundir import read_trial_info, trial_dir
+from tests.builders import git, git_project
 from tests.userservice_config import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 DELAYED = "GET /users/me"
 # A delay about ten times the endpoint's own latency on this machine (p50 about 2-3 ms).
 DELAY_MS = 25
@@ -55,27 +53,10 @@ fresh_service = true
 PYPROJECT += userservice_tables(workdir="service")
 
 
-def _git(repo: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=ab@perfci.test", "-c", "user.name=perfci", *args],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return result.stdout.strip()
-
-
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A throwaway git project with a copy of the service and the scenarios, committed once."""
-    root = tmp_path / "project"
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.sqlite3*")
-    shutil.copytree(REPO / "service" / "userservice", root / "service" / "userservice", ignore=ignore)
-    shutil.copy2(REPO / "service" / "pyproject.toml", root / "service" / "pyproject.toml")
-    shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=ignore)
-    (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
-    (root / ".gitignore").write_text("runs/\n", encoding="utf-8")
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "project under test")
+    root = git_project(tmp_path / "project", PYPROJECT, gitignore="runs/\n")
     monkeypatch.chdir(root)
     monkeypatch.setenv("PERFCI_THINK_S", THINK_S)
     return root
@@ -114,8 +95,8 @@ def test_injected_delay_is_a_regression_on_that_endpoint_only(project: Path) -> 
     assert code == ExitCode.REGRESSION
     # The base arm ran the committed code from a worktree that is gone afterwards.
     run = RunInfo.model_validate_json((run_dir / "run.json").read_text(encoding="utf-8"))
-    assert run.base_commit == _git(project, "rev-parse", "HEAD")
-    assert _git(project, "worktree", "list").count("\n") == 0
+    assert run.base_commit == git(project, "rev-parse", "HEAD")
+    assert git(project, "worktree", "list").count("\n") == 0
 
 
 def test_same_code_in_both_arms_reports_no_regression(project: Path) -> None:
@@ -172,17 +153,17 @@ def test_concurrent_arms_run_each_pair_at_once_and_find_the_delay_on_that_endpoi
 def test_a_plain_run_is_the_pr_checks_a_b_against_the_merge_base_with_main(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _git(project, "branch", "-M", "main")
-    fork = _git(project, "rev-parse", "HEAD")
-    _git(project, "checkout", "-q", "-b", "feature")
+    git(project, "branch", "-M", "main")
+    fork = git(project, "rev-parse", "HEAD")
+    git(project, "checkout", "-q", "-b", "feature")
     (project / "NOTES.md").write_text("a branch commit\n", encoding="utf-8")
-    _git(project, "add", "NOTES.md")
-    _git(project, "commit", "-q", "-m", "on the branch")
-    _git(project, "checkout", "-q", "main")
+    git(project, "add", "NOTES.md")
+    git(project, "commit", "-q", "-m", "on the branch")
+    git(project, "checkout", "-q", "main")
     (project / "LATER.md").write_text("main moved on\n", encoding="utf-8")
-    _git(project, "add", "LATER.md")
-    _git(project, "commit", "-q", "-m", "on main")
-    _git(project, "checkout", "-q", "feature")
+    git(project, "add", "LATER.md")
+    git(project, "commit", "-q", "-m", "on main")
+    git(project, "checkout", "-q", "feature")
 
     code = main(["run", "--config", str(project / "pyproject.toml"), "--no-progress", "--trials", "2"])
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from perfci import baselines, testbed
+from perfci import testbed
+from perfci.analysis import baselines
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.model import Comparison

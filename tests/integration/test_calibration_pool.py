@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from perfci import testbed
+from perfci.analysis.pool import POOL_DIR, read_pool
 from perfci.cli import main
-from perfci.pool import POOL_DIR, read_pool
 from tests.userservice_config import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

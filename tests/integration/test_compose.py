@@ -7,7 +7,6 @@ first and must not silently skip the container path).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -21,13 +20,13 @@ import pytest
 from perfci.cli import main
 from perfci.config import load_config
 from perfci.errors import BootError, ConfigError, ExitCode, TargetExitedError
-from perfci.load import TrialSpec, run_trial
+from perfci.measure.load import Progress, TrialSpec, run_trial
+from perfci.measure.monitor import ResourceMonitor
 from perfci.model import Comparison
-from perfci.monitor import ResourceMonitor
-from perfci.progress import Progress
-from perfci.results import read_trial_info
+from perfci.rundir import read_trial_info
 from perfci.targets.compose import ComposeSpec, compose_command, compose_service, compose_target
 from perfci.targets.select import BootRequest, boot_target, docker_env, engine_available, image_tag
+from tests.builders import git_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.slow]
 
@@ -332,13 +331,6 @@ ab_schedule = "concurrent"
 """
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=ab@perfci.test", "-c", "user.name=perfci", *args],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-
-
 def test_an_ab_run_builds_both_arms_with_the_extra_ca_from_outside_the_checkout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -346,15 +338,7 @@ def test_an_ab_run_builds_both_arms_with_the_extra_ca_from_outside_the_checkout(
     settings = docker_env(REPO)
     if not settings.get("PERFCI_EXTRA_CA") and not os.environ.get("PERFCI_EXTRA_CA"):
         pytest.skip("no extra CA bundle on this machine (scripts/setup-docker.sh found none): nothing to prove")
-    root = tmp_path / "project"
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.sqlite3*", "tests")
-    shutil.copytree(REPO / "service", root / "service", ignore=ignore)
-    shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=ignore)
-    (root / "pyproject.toml").write_text(AB_PYPROJECT, encoding="utf-8")
-    (root / ".gitignore").write_text("runs/\n.perfci/\n", encoding="utf-8")
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "project under test")
+    root = git_project(tmp_path / "project", AB_PYPROJECT, gitignore="runs/\n.perfci/\n", whole_service=True)
     for key, value in settings.items():  # base images and the bundle's path, as .perfci/docker.env gives them
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(root)

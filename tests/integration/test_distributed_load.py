@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from perfci.distributed import MASTER_HOST_ENV, MASTER_PORT_ENV, REMOTE_WORKERS_ENV
 from perfci.errors import LoadError
-from perfci.load import LOCUST_STATS, TrialSpec, read_trial, run_trial
-from perfci.locust_plugin import SAMPLES_DIR_ENV
+from perfci.measure.distributed import MASTER_HOST_ENV, MASTER_PORT_ENV, REMOTE_WORKERS_ENV
+from perfci.measure.load import TrialSpec, run_trial
+from perfci.measure.locust_plugin import SAMPLES_DIR_ENV
+from perfci.rundir import LOCUST_STATS
 from perfci.targets.base import Target
 from perfci.targets.health import free_port
+from tests.builders import read_trial
 from tests.integration.conftest import LOAD_SEED_USERS, SCENARIOS_DIR
 
 pytestmark = pytest.mark.integration
@@ -100,6 +102,6 @@ def test_remote_workers_send_every_sample_to_the_master(
 def test_a_remote_worker_that_never_comes_fails_the_trial_with_locusts_reason(
     sqlite_service: Target, trial_spec: Spec, tmp_path: Path, master_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("perfci.distributed.EXPECT_WORKERS_MAX_WAIT_S", 2)
+    monkeypatch.setattr("perfci.measure.distributed.EXPECT_WORKERS_MAX_WAIT_S", 2)
     with pytest.raises(LoadError, match="the load generator exited with"):
         run_trial(trial_spec("journeys"), sqlite_service, tmp_path)

@@ -15,11 +15,12 @@ import pytest
 
 from perfci.cli import main
 from perfci.errors import ExitCode, LoadError, TargetExitedError
-from perfci.load import LOCUST_LOG, LOCUST_STATS, SAMPLES_FILE, Progress, TrialSpec, read_trial, run_trial
+from perfci.measure.load import Progress, TrialSpec, run_trial
 from perfci.model import SAMPLE_COLUMNS, Comparison
-from perfci.results import TRIAL_FILE, read_trial_info
+from perfci.rundir import LOCUST_LOG, LOCUST_STATS, SAMPLES_FILE, TRIAL_FILE, read_trial_info
 from perfci.targets.base import Target
 from perfci.targets.process import process_target
+from tests.builders import read_trial
 from tests.userservice_config import userservice_spec
 
 pytestmark = pytest.mark.integration

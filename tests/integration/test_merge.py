@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from perfci.cli import main
 from perfci.errors import ExitCode
-from perfci.results import read_comparison
+from perfci.rundir import read_comparison
+from tests.builders import git_project
 from tests.userservice_config import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 # The smoke profile's size with two pairs, the fewest that have a spread to judge by.
 PYPROJECT = """\
 [tool.perfci]
@@ -39,25 +37,11 @@ spawn_rate = 20
 """
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=merge@perfci.test", "-c", "user.name=perfci", *args],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-
-
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "project"
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.sqlite3*")
-    shutil.copytree(REPO / "service" / "userservice", root / "service" / "userservice", ignore=ignore)
-    shutil.copy2(REPO / "service" / "pyproject.toml", root / "service" / "pyproject.toml")
-    shutil.copytree(REPO / "scenarios", root / "scenarios", ignore=ignore)
-    (root / "pyproject.toml").write_text(PYPROJECT + userservice_tables(workdir="service"), encoding="utf-8")
-    (root / ".gitignore").write_text("runs/\nshards/\nmerged/\n", encoding="utf-8")
-    _git(root, "init", "-q")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "project under test")
+    root = git_project(
+        tmp_path / "project", PYPROJECT + userservice_tables(workdir="service"), gitignore="runs/\nshards/\nmerged/\n"
+    )
     monkeypatch.chdir(root)
     return root
 
@@ -80,12 +64,12 @@ def test_two_shards_run_separately_merge_into_one_judged_run(project: Path) -> N
     alone = [read_comparison(s) for s in shards]
     assert merged.judged_tests == sum(c.judged_tests for c in alone)
     # Same trials, same tests: only the family grew, so no adjusted p can fall.
-    for shard, scenario in zip(alone, merged.scenarios, strict=True):
-        before = {(e.endpoint, m.metric): m.p_adjusted for e in shard.scenarios[0].endpoints for m in e.metrics}
-        after = {(e.endpoint, m.metric): m.p_adjusted for e in scenario.endpoints for m in e.metrics}
+    for own, joined in zip(alone, merged.scenarios, strict=True):
+        before = {(e.endpoint, m.metric): m.p_adjusted for e in own.scenarios[0].endpoints for m in e.metrics}
+        after = {(e.endpoint, m.metric): m.p_adjusted for e in joined.endpoints for m in e.metrics}
         assert after.keys() == before.keys()
         assert all(after[k] >= before[k] - 1e-12 for k in before)
-        assert scenario.resources == shard.scenarios[0].resources
+        assert joined.resources == own.scenarios[0].resources
     assert merged.candidate.commit == alone[0].candidate.commit
     assert json.loads((merged_dir / "run.json").read_text())["config"]["scenarios"] == ["journeys", "search"]
     assert (merged_dir / "report.html").read_text().count("Scenario") >= 2

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.* under --import-mode=importlib
-
-from perfci.artifact import EXPECTED_FILES, load_artifact
 from perfci.errors import DataError, ExitCode
+from perfci.publish.artifact import EXPECTED_FILES, load_artifact
 from tests.golden.fixtures import infrastructure_failure, regression
 
 

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.* under --import-mode=importlib
-
 from perfci.cli import main
-from perfci.commands import actions_links
+from perfci.commands.comment import actions_links
 from perfci.errors import ExitCode
 from tests.fakes.fake_github import FakeGitHub, PullRequest, serve
 from tests.golden.fixtures import infrastructure_failure, regression

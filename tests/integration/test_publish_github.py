@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.* under --import-mode=importlib
-
 from perfci.errors import ExitCode, PublishError
 from perfci.model import Comparison
-from perfci.publish import (
-    CheckRunPublisher,
-    CommitStatusPublisher,
-    FilePublisher,
-    GitHubCommentPublisher,
-    GitHubSettings,
-    JobSummaryPublisher,
-    Publication,
-    publish_all,
-)
+from perfci.publish.github import CheckRunPublisher, CommitStatusPublisher, GitHubCommentPublisher, GitHubSettings
+from perfci.publish.publishers import FilePublisher, JobSummaryPublisher, Publication, publish_all
 from perfci.render.markdown import MARKER, render_comment
 from tests.fakes.fake_github import FakeGitHub, Fault, PullRequest, serve
 from tests.golden.fixtures import all_clear, regression

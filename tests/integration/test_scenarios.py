@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from perfci.load import TrialSpec, read_trial, run_trial
+from perfci.measure.load import TrialSpec, run_trial
 from perfci.targets.base import Target
+from tests.builders import read_trial
 
 pytestmark = pytest.mark.integration
 

@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 
 from perfci.config import Config, load_config
+from perfci.measure.stress import StressPlan, read_stress, stress_scenario
 from perfci.model import SloSpec
-from perfci.stress import StressPlan, read_stress, stress_scenario
 from perfci.targets.base import Target
 from perfci.targets.process import process_target
 from tests.userservice_config import userservice_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-pytest.importorskip("perfci.load", reason="perfci.load (run_trial) is not in this checkout yet")
+pytest.importorskip("perfci.measure.load", reason="perfci.measure.load (run_trial) is not in this checkout yet")
 
 REPO = Path(__file__).resolve().parents[2]
 FAST_HASH = {"USERSVC_HASH_TIME_COST": "1", "USERSVC_HASH_MEMORY_KIB": "8192"}

@@ -96,7 +96,9 @@ def comparison_of(root: Path) -> dict[str, object]:
 
 
 def endpoints_of(comparison: dict[str, object]) -> dict[str, dict[str, object]]:
-    (scenario,) = comparison["scenarios"]  # type: ignore[misc]
+    scenarios = comparison["scenarios"]
+    assert isinstance(scenarios, list)
+    (scenario,) = scenarios
     return {e["endpoint"]: e for e in scenario["endpoints"]}
 
 

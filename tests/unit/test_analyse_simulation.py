@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from perfci.analyse import compare_scenario
+from perfci.analysis.analyse import compare_scenario
 from perfci.model import EndpointStats, StatsSettings
 
 SETTINGS = StatsSettings()

@@ -8,20 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from perfci import baselines
+from perfci.analysis import baselines
 from perfci.errors import DataError, ExitCode
-from perfci.model import SCHEMA_VERSION, EndpointStats, Environment
-from perfci.summarise import histogram
+from perfci.model import SCHEMA_VERSION, EndpointStats
+from perfci.trial_figures import histogram
+from tests.builders import environment
 
-ENV = Environment(
-    runner_os="Linux-6.8-x86_64",
-    cpu_model="AMD EPYC 7763",
-    cores=2,
-    python="3.11.9",
-    locust_version="2.47.0",
-    perfci_version="0.1.0",
-    target_kind="process",
-)
+ENV = environment(runner_os="Linux-6.8-x86_64", cpu_model="AMD EPYC 7763")
 WHEN = datetime(2025, 3, 1, 9, 15, tzinfo=UTC)
 
 

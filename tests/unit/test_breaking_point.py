@@ -3,69 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from perfci.breaking_point import Step, Thresholds, analyse, resource_kind
-from perfci.model import SloSpec
-
-STEP_S = 10.0
-SLOS = [
-    SloSpec(endpoint="GET /users/me", p95_ms=150),
-    SloSpec(endpoint="POST /auth/login", p95_ms=500, error_rate=0.05),
-    SloSpec(endpoint="GET /users/me", scenario="other", p95_ms=1),  # another scenario's: must not apply
-]
-
-
-def step_load(
-    offered: list[float],
-    rps: list[float],
-    latency_ms: list[float],
-    error_rate: list[float] | None = None,
-    seed: int = 1,
-) -> tuple[pd.DataFrame, list[Step]]:
-    """Samples at the given rate per step, latencies lognormal around the given median, two endpoints."""
-    rng = np.random.default_rng(seed)
-    frames = []
-    schedule = []
-    for index, (load, rate, median) in enumerate(zip(offered, rps, latency_ms, strict=True)):
-        start = index * STEP_S
-        n = int(rate * STEP_S)
-        starts = np.sort(rng.uniform(start, start + STEP_S, n))
-        endpoint = np.where(rng.random(n) < 0.8, "GET /users/me", "POST /auth/login")
-        latency = median * rng.lognormal(0.0, 0.25, n)
-        failed = rng.random(n) < (error_rate[index] if error_rate else 0.0)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "start_s": starts,
-                    "endpoint": endpoint,
-                    "latency_ms": latency,
-                    "status": np.where(failed, 500, 200),
-                    "ok": ~failed,
-                    "bytes": 100,
-                    "error": np.where(failed, "HTTP 500", None),
-                    "lag_ms": 0.0,
-                }
-            )
-        )
-        schedule.append(Step(offered=load, start_s=start, end_s=start + STEP_S, settle_s=1.0))
-    return pd.concat(frames, ignore_index=True), schedule
-
-
-def cpu(schedule: list[Step], per_source: dict[str, list[float]]) -> pd.DataFrame:
-    rows = [
-        {"t_s": step.start_s + t, "source": source, "cpu_percent": values[i], "rss_mb": 100.0}
-        for source, values in per_source.items()
-        for i, step in enumerate(schedule)
-        for t in np.arange(0.5, STEP_S, 1.0)
-    ]
-    return pd.DataFrame(rows)
-
-
-OFFERED = [4, 8, 16, 32, 64, 128]
-RPS = [40, 80, 160, 300, 330, 335]  # grows, then stops growing at 64 -> 128 users
-LATENCY = [10, 10, 11, 25, 180, 400]  # turns up at 32 users; the 150 ms SLO breaks at 64
+from perfci.analysis.breaking_point import Thresholds, analyse, resource_kind
+from tests.builders import LATENCY, OFFERED, RPS, SLOS, cpu, step_load
 
 
 def test_knee_slo_break_and_saturated_service_cpu() -> None:

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from pathlib import Path
 
-from perfci.breaking_point import analyse
+from perfci.analysis.breaking_point import analyse
+from perfci.measure.stress import StressPlan, StressRun
 from perfci.render.stress import headline, stress_chart_svg, stress_markdown
-from perfci.stress import StressPlan, StressRun
-
-_spec = importlib.util.spec_from_file_location("steps_fixture", Path(__file__).with_name("test_breaking_point.py"))
-assert _spec is not None
-assert _spec.loader is not None
-fixture = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fixture)
+from tests import builders
 
 
 def stress_run() -> StressRun:
-    samples, schedule = fixture.step_load(fixture.OFFERED, fixture.RPS, fixture.LATENCY)
-    resources = fixture.cpu(schedule, {"service": [10, 20, 40, 80, 97, 99], "locust": [5, 8, 15, 25, 28, 30]})
-    result = analyse(samples, schedule, scenario="journeys", model="closed", slos=fixture.SLOS, resources=resources)
+    samples, schedule = builders.step_load(builders.OFFERED, builders.RPS, builders.LATENCY)
+    resources = builders.cpu(schedule, {"service": [10, 20, 40, 80, 97, 99], "locust": [5, 8, 15, 25, 28, 30]})
+    result = analyse(samples, schedule, scenario="journeys", model="closed", slos=builders.SLOS, resources=resources)
     return StressRun(
         scenario="journeys",
         started_at=datetime(2025, 1, 1, tzinfo=UTC),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from perfci.calibrate import (
+from perfci.analysis.calibrate import (
     PROBE_ENDPOINT,
     Case,
     CaseResult,

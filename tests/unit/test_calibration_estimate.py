@@ -10,24 +10,16 @@ from pathlib import Path
 import pytest
 from scipy import stats as scipy_stats
 
-from perfci.calibration_estimate import Rate, blocks, clopper_pearson, estimate, render_estimate
+from perfci.analysis.calibration_estimate import Rate, blocks, clopper_pearson, estimate, render_estimate
+from perfci.analysis.pool import PoolRun, build_pool_run, read_pool, write_pool_run
 from perfci.config import Config, load_config
 from perfci.errors import DataError
-from perfci.model import EndpointStats, Environment
-from perfci.pool import PoolRun, build_pool_run, read_pool, write_pool_run
+from perfci.model import EndpointStats
+from tests.builders import environment
 
 PROBE = "GET /users/me"
 OTHER = "GET /users"
-ENV = Environment(
-    runner_os="Linux 6.8.0",
-    cpu_model="Test CPU",
-    cores=2,
-    python="3.11.9",
-    locust_version="2.47.0",
-    perfci_version="0.1.0",
-    target_kind="process",
-    cpu_idle="not held",
-)
+ENV = environment(runner_os="Linux 6.8.0", cpu_idle="not held")
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (9, 10), (10, 10), (1, 20), (3, 299), (0, 299), (50, 100)])
@@ -141,7 +133,7 @@ def test_estimate_counts_false_fails_on_a_a_and_finds_exact_shifts(config: Confi
 
 
 def test_shifts_change_only_their_metric_on_their_endpoint() -> None:
-    from perfci.calibration_estimate import INJECTED_ERROR, SHIFTS, shifted
+    from perfci.analysis.calibration_estimate import INJECTED_ERROR, SHIFTS, shifted
 
     trials = [p.candidate for p in _run(3, 3).scenarios["journeys"]]
     by_name = {s.name: s for s in SHIFTS}
@@ -161,8 +153,8 @@ def test_shifts_change_only_their_metric_on_their_endpoint() -> None:
 def test_calibrate_from_pool_prints_every_rate_with_its_interval(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from perfci.analysis.pool import POOL_DIR
     from perfci.cli import main
-    from perfci.pool import POOL_DIR
 
     (tmp_path / "pyproject.toml").write_text(
         '[tool.perfci]\nprofile = "cal"\n[tool.perfci.profiles.cal]\n'

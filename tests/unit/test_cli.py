@@ -8,7 +8,7 @@ import pytest
 
 from perfci.cli import main
 from perfci.model import Comparison
-from perfci.results import COMPARISON_FILE, write_model
+from perfci.rundir import COMPARISON_FILE, write_model
 from tests.golden.fixtures import FIXTURES
 
 CONFIG = """
@@ -157,8 +157,8 @@ def test_an_unexpected_exception_is_exit_3_with_its_traceback_in_a_log(
     def broken(_: object) -> int:
         raise RuntimeError("an unforeseen bug in postgresql://ci:hunter2@db/x")
 
-    monkeypatch.setattr("perfci.cli.cmd_summary", broken)
-    monkeypatch.setattr("perfci.failures._run_dirs", [])
+    monkeypatch.setattr("perfci.commands.summary.run", broken)
+    monkeypatch.setattr("perfci.rundir._run_dirs", [])
     monkeypatch.setenv("TMPDIR", str(project))
     monkeypatch.setattr("tempfile.tempdir", None)
     assert main(["summary"]) == 3
@@ -179,17 +179,17 @@ def test_an_unexpected_exception_is_exit_3_with_its_traceback_in_a_log(
 def test_a_crash_during_a_run_keeps_its_log_in_the_run_directory(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from perfci import failures
+    from perfci import rundir
 
     run_dir = project / "runs" / "one"
     run_dir.mkdir(parents=True)
 
     def broken(_: object) -> int:
-        failures.note_run_dir(run_dir)
+        rundir.note_run_dir(run_dir)
         raise KeyError("surprise")
 
-    monkeypatch.setattr("perfci.cli.cmd_summary", broken)
-    monkeypatch.setattr("perfci.failures._run_dirs", [])
+    monkeypatch.setattr("perfci.commands.summary.run", broken)
+    monkeypatch.setattr("perfci.rundir._run_dirs", [])
     assert main(["summary"]) == 3
     assert f"the traceback is in {run_dir / 'crash.log'}" in capsys.readouterr().err
     assert "KeyError: 'surprise'" in (run_dir / "crash.log").read_text(encoding="utf-8")

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 
 from perfci.errors import LoadError
-from perfci.load import SAMPLES_FILE, common_window
+from perfci.measure.load import common_window
 from perfci.model import SAMPLE_COLUMNS, Arm, TrialInfo
-from perfci.results import TRIAL_FILE, read_trial_info, write_model
+from perfci.rundir import TRIAL_FILE, read_trial_info, write_model
 
 T0 = 1_800_000_000.0
 
 
-def _trial(tmp_path: Path, arm: Arm, t0: float, latency_ms: float) -> tuple[TrialInfo, Path]:
+def _trial(tmp_path: Path, arm: Arm, t0: float, latency_ms: float) -> tuple[TrialInfo, pd.DataFrame, Path]:
     """A trial with one request every 10 ms from its own t0 for 10 s (2 s warm-up + 8 s window)."""
     directory = tmp_path / arm
     directory.mkdir()
@@ -33,7 +33,6 @@ def _trial(tmp_path: Path, arm: Arm, t0: float, latency_ms: float) -> tuple[Tria
             "lag_ms": [0.0] * count,
         }
     ).astype(SAMPLE_COLUMNS)
-    samples.to_parquet(directory / SAMPLES_FILE, index=False)
     info = TrialInfo(
         scenario="journeys",
         arm=arm,
@@ -49,7 +48,7 @@ def _trial(tmp_path: Path, arm: Arm, t0: float, latency_ms: float) -> tuple[Tria
         endpoints={},
     )
     write_model(directory / TRIAL_FILE, info)
-    return info, directory
+    return info, samples, directory
 
 
 def test_both_arms_get_the_later_start_and_the_earlier_end(tmp_path: Path) -> None:

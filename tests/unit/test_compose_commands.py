@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -179,7 +180,7 @@ def test_a_restarted_container_is_asked_again_at_once() -> None:
     assert watch() is None
 
 
-ORDINARY = {
+ORDINARY: dict[str, Any] = {
     "services": {
         "backend": {
             "build": {"context": "/src"},

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perfci import cpu_idle
+from perfci.measure import cpu_idle
 
 CPUIDLE = Path("/sys/devices/system/cpu/cpu0/cpuidle")
 

@@ -65,7 +65,7 @@ def _comparison(names: list[str], error: str, label: str, scenario: str) -> Comp
         for i, name in enumerate(names)
     ]
     return Comparison(
-        created_at="2025-01-01T00:00:00Z",  # type: ignore[arg-type]
+        created_at="2025-01-01T00:00:00Z",
         mode="ab",
         base=ArmInfo(label=label, ref=label),
         candidate=ArmInfo(label=label),

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from perfci import stats
-from perfci.analyse import compare_scenario, decide_look, gather_scenario, judge, look_share
+from perfci.analysis import stats
+from perfci.analysis.analyse import compare_scenario, decide_look, gather_scenario, judge, look_share
 from perfci.model import EndpointStats, StatsSettings
 
 SETTINGS = StatsSettings()
@@ -246,11 +246,13 @@ def test_the_sign_test_is_scipys_binomial_test(cand_only: int, base_only: int) -
 
 
 def test_fisher_for_a_stored_baseline_is_scipys() -> None:
-    from perfci.analyse import _fisher_greater
+    from perfci.analysis.analyse import _fisher_greater
 
     p, smallest = _fisher_greater(1, 16, 9, 16)
-    assert p == pytest.approx(scipy_stats.fisher_exact([[9, 7], [1, 15]], alternative="greater").pvalue)
-    assert smallest == pytest.approx(scipy_stats.fisher_exact([[10, 6], [0, 16]], alternative="greater").pvalue)
+    assert p == pytest.approx(scipy_stats.fisher_exact(np.array([[9, 7], [1, 15]]), alternative="greater").pvalue)
+    assert smallest == pytest.approx(
+        scipy_stats.fisher_exact(np.array([[10, 6], [0, 16]]), alternative="greater").pvalue
+    )
 
 
 @pytest.mark.parametrize("rate", [0.002, 0.01, 0.05, 0.2])

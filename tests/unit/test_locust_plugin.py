@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from perfci.load import collect_samples, read_part
-from perfci.locust_plugin import INTENDED_START_KEY, SampleRecorder, error_text
+from perfci.measure.load import collect_samples, read_part
+from perfci.measure.locust_plugin import INTENDED_START_KEY, SampleRecorder, error_text
 from perfci.model import SAMPLE_COLUMNS
 
 
@@ -74,7 +74,7 @@ def test_error_texts_with_commas_and_quotes_survive_the_part_file(tmp_path: Path
 def test_the_recorder_never_imports_pandas_or_arrow_into_locust() -> None:
     # Either import costs seconds of every trial's start-up; the plugin must stay on the standard library.
     code = (
-        "import sys, tempfile, pathlib; from perfci.locust_plugin import SampleRecorder; "
+        "import sys, tempfile, pathlib; from perfci.measure.locust_plugin import SampleRecorder; "
         "r = SampleRecorder(pathlib.Path(tempfile.mkdtemp()), '1'); "
         "r.record('GET', '/x', 1.0, 0, None, None, None); r.flush(); "
         "print(sorted(m for m in ('pandas', 'pyarrow') if m in sys.modules))"

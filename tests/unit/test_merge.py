@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from perfci import analyse
+from perfci.analysis import analyse
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.model import (
@@ -19,23 +19,15 @@ from perfci.model import (
     ArmInfo,
     Comparison,
     EndpointStats,
-    Environment,
     RunFailure,
     RunInfo,
     StatsSettings,
     TrialInfo,
 )
-from perfci.results import COMPARISON_FILE, read_comparison, trial_dir, write_model
+from perfci.rundir import COMPARISON_FILE, read_comparison, trial_dir, write_model
+from tests.builders import environment
 
-ENV = Environment(
-    runner_os="Linux",
-    cpu_model="Test CPU",
-    cores=2,
-    python="3.11.9",
-    locust_version="2.47.0",
-    perfci_version="0.1.0",
-    target_kind="process",
-)
+ENV = environment()
 SETTINGS = StatsSettings()
 BASE_COMMIT = "b" * 40
 CANDIDATE_COMMIT = "c" * 40
@@ -92,10 +84,10 @@ def make_shard(
             },
         }
         for arm in ("base", "candidate"):
-            trials[arm].append(pair[arm])  # type: ignore[index]
+            trials[arm].append(pair[arm])
             info = TrialInfo(
                 scenario=scenario,
-                arm=arm,  # type: ignore[arg-type]
+                arm=arm,
                 index=index,
                 started_at=datetime(2026, 12, 1, tzinfo=UTC),
                 warmup_s=2,
@@ -105,7 +97,7 @@ def make_shard(
                 locust_exit_codes=[0],
                 endpoints=pair[arm],
             )
-            write_model(trial_dir(run_dir, scenario, arm, index) / "trial.json", info)  # type: ignore[arg-type]
+            write_model(trial_dir(run_dir, scenario, arm, index) / "trial.json", info)
     config = _config(scenarios=[scenario], **config_changes)
     write_model(
         run_dir / "run.json",

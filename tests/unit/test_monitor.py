@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from perfci.monitor import ResourceMonitor, _bytes, peaks
+from perfci.measure.monitor import ResourceMonitor, _bytes, peaks
 from perfci.targets.base import Target
 
 

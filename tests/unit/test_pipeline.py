@@ -9,24 +9,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from perfci import baselines, pipeline
+from perfci import pipeline, verdict
+from perfci.analysis import baselines
 from perfci.config import Config, load_config
 from perfci.errors import ConfigError, DataError, ExitCode, NothingMeasuredError
 from perfci.model import Arm, EndpointStats, Environment, Histogram, SloSpec, TrialInfo
-from perfci.summarise import histogram
+from perfci.trial_figures import histogram
+from tests.builders import environment
 from tests.userservice_config import scenario_tables
 
 ME = "GET /users/me"
 SEARCH = "GET /users"
-ENV = Environment(
-    runner_os="Linux",
-    cpu_model="Test CPU",
-    cores=2,
-    python="3.11.9",
-    locust_version="2.40.0",
-    perfci_version="0.1.0",
-    target_kind="process",
-)
+ENV = environment(locust_version="2.40.0")
 
 
 @pytest.fixture
@@ -100,7 +94,7 @@ def test_ab_comparison_pairs_the_arms_and_labels_the_base(config: Config) -> Non
     assert {e.endpoint: e.verdict for e in scenario.endpoints}[ME] == "regression"
     assert {e.endpoint: e.verdict for e in scenario.endpoints}[SEARCH] != "regression"
     assert scenario.flags == ["candidate trial 4: missed its rate"]
-    assert pipeline.exit_code_for(comparison) == ExitCode.REGRESSION
+    assert verdict.exit_code(comparison) == ExitCode.REGRESSION
 
 
 def test_without_a_baseline_the_comparison_is_absolute_and_passes(config: Config) -> None:
@@ -113,7 +107,7 @@ def test_without_a_baseline_the_comparison_is_absolute_and_passes(config: Config
     assert comparison.base is None
     assert comparison.candidate.label == "working tree@unknown"
     assert any("no baseline for journeys" in line for line in said)
-    assert pipeline.exit_code_for(comparison) == ExitCode.OK
+    assert verdict.exit_code(comparison) == ExitCode.OK
 
 
 def _stored(environment: Environment, me_p50: float = 2.0) -> baselines.Baseline:
@@ -144,7 +138,7 @@ def test_against_this_testbeds_baseline_the_comparison_is_unpaired_and_names_env
     (scenario,) = comparison.scenarios
     assert scenario.environment_differences == ["locust_version: 2.47.0 (baseline) vs 2.40.0 (this run)"]
     assert {e.endpoint: e.verdict for e in scenario.endpoints}[ME] == "regression"  # twice as slow: judged
-    assert pipeline.exit_code_for(comparison) == ExitCode.REGRESSION
+    assert verdict.exit_code(comparison) == ExitCode.REGRESSION
 
 
 def test_another_testbeds_baseline_is_shown_side_by_side_without_verdicts(config: Config) -> None:
@@ -171,7 +165,7 @@ def test_another_testbeds_baseline_is_shown_side_by_side_without_verdicts(config
     assert "not comparable" in scenario.notes[0]
     assert "`perfci run`" in scenario.notes[0]
     assert any("not comparable" in line for line in said)
-    assert pipeline.exit_code_for(comparison) == ExitCode.OK
+    assert verdict.exit_code(comparison) == ExitCode.OK
 
 
 def test_a_baseline_filed_under_the_wrong_testbed_is_judged_by_its_own_fingerprint(config: Config) -> None:
@@ -182,7 +176,7 @@ def test_a_baseline_filed_under_the_wrong_testbed_is_judged_by_its_own_fingerpri
     comparison = pipeline.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
 
     assert comparison.not_comparable == "measured on cores 64; this is cores 2"
-    assert pipeline.exit_code_for(comparison) == ExitCode.OK
+    assert verdict.exit_code(comparison) == ExitCode.OK
 
 
 def test_this_testbeds_baseline_wins_over_a_newer_one_of_another(config: Config) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from perfci.load import Progress
-from perfci.progress import PlainProgress, progress_line, trial_progress
+from perfci.measure.load import Progress
+from perfci.measure.progress import PlainProgress, progress_line, trial_progress
 
 
 def progress(elapsed: float, requests: int = 1950, p95: float | None = 38.24) -> Progress:

@@ -8,7 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfci.breaking_point import Step, Thresholds, analyse
+from perfci.analysis.breaking_point import Step, Thresholds, analyse
+from perfci.analysis.recommend import (
+    RULES,
+    Evidence,
+    connection_pool_waits,
+    cpu_bound_database_idle,
+    database_query_slower,
+    errors_by_kind,
+    load_generator_saturated,
+    password_hash_dominates_login,
+    recommend,
+)
 from perfci.model import (
     ArmInfo,
     Comparison,
@@ -19,17 +30,6 @@ from perfci.model import (
     QueryStat,
     ScenarioComparison,
     TrialInfo,
-)
-from perfci.recommend import (
-    RULES,
-    Evidence,
-    connection_pool_waits,
-    cpu_bound_database_idle,
-    database_query_slower,
-    errors_by_kind,
-    load_generator_saturated,
-    password_hash_dominates_login,
-    recommend,
 )
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)

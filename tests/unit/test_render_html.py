@@ -23,7 +23,7 @@ def _charts_data() -> ChartsData:
             samples = pd.DataFrame(
                 {"start_s": np.sort(rng.uniform(0, 10, 2000)), "latency_ms": rng.lognormal(2, 0.4, 2000)}
             )
-            trials.append(trial_series(samples, "journeys", arm, index))  # type: ignore[arg-type]
+            trials.append(trial_series(samples, "journeys", arm, index))
             frame = pd.DataFrame(
                 {
                     "t_s": np.arange(10.0),
@@ -32,7 +32,7 @@ def _charts_data() -> ChartsData:
                     "rss_mb": rng.uniform(140, 150, 10),
                 }
             )
-            resources += resource_series(frame, "journeys", arm, index)  # type: ignore[arg-type]
+            resources += resource_series(frame, "journeys", arm, index)
     return ChartsData(tuple(trials), tuple(resources))
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from perfci.model import Comparison
-from perfci.render.markdown import GITHUB_COMMENT_LIMIT, MARKER, fingerprint, render_comment
+from perfci.render.markdown import GITHUB_COMMENT_LIMIT, MARKER, render_comment
+from perfci.verdict import fingerprint
 from tests.golden.fixtures import FIXTURES, endpoint, regression
 
 

@@ -9,15 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfci.breaking_point import Step, Thresholds, analyse
+from perfci.analysis.breaking_point import Step, Thresholds, analyse
+from perfci.analysis.recommend import Finding
+from perfci.commands.report_doc import reproduce_command, scenario_description, stressed_scenarios
 from perfci.config import Profile, load_config
+from perfci.measure.stress import StressPlan, StressRun
 from perfci.model import (
     ArmInfo,
     Comparison,
     DatabaseCounters,
     EndpointComparison,
     EndpointStats,
-    Environment,
     NoiseFloor,
     QueryStat,
     ResourcePeak,
@@ -25,29 +27,12 @@ from perfci.model import (
     SloResult,
     SloSpec,
 )
-from perfci.recommend import Finding
-from perfci.report_doc import (
-    Machine,
-    ReportInputs,
-    database_engine,
-    render_performance_report,
-    reproduce_command,
-    scenario_description,
-    stressed_scenarios,
-)
-from perfci.stress import StressPlan, StressRun
+from perfci.render.performance_report import Machine, ReportInputs, database_engine, render_performance_report
+from tests.builders import environment
 
 NOW = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 PROJECT = Path(__file__).resolve().parents[2]
-ENVIRONMENT = Environment(
-    runner_os="Linux 6.1",
-    cpu_model="Test CPU @ 2.0GHz",
-    cores=2,
-    python="3.11.9",
-    locust_version="2.47.0",
-    perfci_version="0.1.0",
-    target_kind="process",
-)
+ENVIRONMENT = environment(runner_os="Linux 6.1", cpu_model="Test CPU @ 2.0GHz")
 SLOS = [SloSpec(endpoint="POST /auth/login", p95_ms=500, error_rate=0.001), SloSpec(endpoint="GET /users", p95_ms=250)]
 QUERY = "SELECT users.id, users.email\n  FROM users WHERE users.email = $1"
 
@@ -329,9 +314,9 @@ def test_reproduce_command_from_the_cli_and_from_python() -> None:
         PROJECT / "pyproject.toml", environ={}, overrides={"profile": "smoke", "default_scenarios": ["auth"]}
     )
     cli = ["perfci", "report-doc", "--profile", "smoke", "--scenario", "auth"]
-    assert reproduce_command(cli, config) == "nox -s report -- --profile smoke --scenario auth"
-    assert reproduce_command(["perfci", "report-doc"], config) == "nox -s report"
-    assert reproduce_command(["python"], config) == "nox -s report -- --profile smoke --scenario auth"
+    assert reproduce_command(cli, config) == "perfci report-doc --profile smoke --scenario auth"
+    assert reproduce_command(["perfci", "report-doc"], config) == "perfci report-doc"
+    assert reproduce_command(["python"], config) == "perfci report-doc --profile smoke --scenario auth"
 
 
 def test_stressed_scenarios_follow_the_scenario_selection() -> None:

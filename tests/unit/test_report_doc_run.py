@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from perfci.commands.report_doc import write_performance_report
 from perfci.config import load_config
-from perfci.report_doc import write_performance_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-pytest.importorskip("perfci.load", reason="perfci.load (run_trial) is not in this checkout yet")
+pytest.importorskip("perfci.measure.load", reason="perfci.measure.load (run_trial) is not in this checkout yet")
 
 REPO = Path(__file__).resolve().parents[2]
 FAST_HASH = {"USERSVC_HASH_TIME_COST": "1", "USERSVC_HASH_MEMORY_KIB": "8192"}
@@ -39,7 +39,7 @@ def test_a_smoke_report_measures_stresses_and_writes_every_section(tmp_path: Pat
 
     text = path.read_text(encoding="utf-8")
     [run_dir] = (tmp_path / "runs").iterdir()
-    assert "```sh\nnox -s report -- --profile smoke --scenario journeys\n```" in text
+    assert "```sh\nperfci report-doc --profile smoke --scenario journeys\n```" in text
     assert str(run_dir) in text
     assert "| Database | SQLite |" in text
     assert "ran on SQLite" in text

@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from perfci.findings import resource_peaks
+from perfci.collect import resource_peaks
+from perfci.measure.monitor import role_of
 from perfci.model import MetricComparison, ResourcePeak, ScenarioComparison
-from perfci.monitor import role_of
 from perfci.render import format as fmt
 from perfci.render.markdown import _resources_table
 from perfci.render.terminal import _resources_table as terminal_resources_table

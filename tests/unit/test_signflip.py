@@ -7,10 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from perfci import signflip, stats
+from perfci.analysis import signflip, stats
+from perfci.analysis.stats import FloatArray
 
 
-def _t(values: np.ndarray) -> float:
+def _t(values: FloatArray) -> float:
     values = values[~np.isnan(values)]
     sd = values.std(ddof=1)
     if sd == 0:
@@ -18,7 +19,7 @@ def _t(values: np.ndarray) -> float:
     return float(values.mean() / (sd / np.sqrt(values.size)))
 
 
-def _maxt_by_definition(d: np.ndarray) -> list[float]:
+def _maxt_by_definition(d: FloatArray) -> list[float]:
     """Westfall-Young step-down max-T written as loops over every sign pattern."""
     pairs, tests = d.shape
     patterns = [np.array(p) for p in itertools.product((1.0, -1.0), repeat=pairs)]
@@ -28,7 +29,10 @@ def _maxt_by_definition(d: np.ndarray) -> list[float]:
     running = 0.0
     for rank, j in enumerate(order):
         rest = order[rank:]
-        hits = sum(max(abs(_t(signs * d[:, k])) for k in rest) >= observed[j] * (1 - 1e-9) for signs in patterns)
+        hits = sum(
+            max(abs(_t((signs * d[:, k]).astype(np.float64))) for k in rest) >= observed[j] * (1 - 1e-9)
+            for signs in patterns
+        )
         running = max(running, hits / len(patterns))
         adjusted[j] = running
     return [adjusted[j] for j in range(tests)]
@@ -82,7 +86,7 @@ def test_with_no_change_any_alarm_stays_at_or_below_alpha_with_correlated_heavy_
     alarms = 0
     for _ in range(runs):
         host = rng.standard_t(3, size=(pairs, 1)) * 0.05  # moves every test of a pair together
-        d = host + rng.normal(0, 0.03, size=(pairs, tests))
+        d: FloatArray = (host + rng.normal(0, 0.03, size=(pairs, tests))).astype(np.float64)
         alarms += min(signflip.maxt_adjusted(d)) < alpha
     # The test is exact; allow the binomial error of 1500 runs (about 2.5 standard errors).
     assert alarms / runs <= alpha + 2.5 * np.sqrt(alpha * (1 - alpha) / runs)
@@ -126,8 +130,8 @@ def test_many_pairs_give_about_the_paired_t_p_for_one_test() -> None:
 def test_per_test_alpha_lies_between_bonferroni_and_alpha() -> None:
     rng = np.random.default_rng(9)
     host = rng.normal(0, 0.05, size=(12, 1))
-    together = host + rng.normal(0, 0.005, size=(12, 8))
-    apart = rng.normal(0, 0.05, size=(12, 8))
+    together: FloatArray = (host + rng.normal(0, 0.005, size=(12, 8))).astype(np.float64)
+    apart: FloatArray = rng.normal(0, 0.05, size=(12, 8))
     assert 0.01 / 8 <= signflip.per_test_alpha(apart, 0.01) < signflip.per_test_alpha(together, 0.01) <= 0.01
     assert signflip.per_test_alpha(together, 0.01) > 0.005
 
@@ -141,6 +145,6 @@ def test_bad_shapes_and_too_few_pairs_are_refused() -> None:
 
 def test_one_pass_gives_the_same_p_values_and_level_as_the_two_calls() -> None:
     rng = np.random.default_rng(12)
-    d = rng.normal(0.0, 0.05, size=(11, 5)) + rng.normal(0, 0.05, size=(11, 1))
+    d: FloatArray = (rng.normal(0.0, 0.05, size=(11, 5)) + rng.normal(0, 0.05, size=(11, 1))).astype(np.float64)
     d[0, 1] = np.nan
     assert signflip.maxt(d, 0.01) == (signflip.maxt_adjusted(d), signflip.per_test_alpha(d, 0.01))

@@ -7,19 +7,11 @@ import re
 import pytest
 
 from perfci import testbed
-from perfci.cpu_idle import HELD, NOT_ASKED, UNAVAILABLE
-from perfci.model import NOT_RECORDED, Environment
+from perfci.measure.cpu_idle import HELD, NOT_ASKED, UNAVAILABLE
+from perfci.model import NOT_RECORDED
+from tests.builders import environment
 
-ENV = Environment(
-    runner_os="Linux 6.8.0-45-generic",
-    cpu_model="AMD EPYC 7763 64-Core Processor",
-    cores=2,
-    python="3.11.9",
-    locust_version="2.47.0",
-    perfci_version="0.1.0",
-    target_kind="process",
-    cpu_idle=HELD,
-)
+ENV = environment(runner_os="Linux 6.8.0-45-generic", cpu_model="AMD EPYC 7763 64-Core Processor", cpu_idle=HELD)
 
 
 @pytest.mark.parametrize(

@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from perfci.analysis.trends import change_points, load_trends, read_history, series_from_history, trend_report
 from perfci.errors import DataError
-from perfci.model import HistoryLine
-from perfci.trends import change_points, load_trends, read_history, series_from_history, trend_report
-
-START = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def history(levels: np.ndarray, *, seed: int, noise: float = 0.05, scenario: str = "journeys") -> list[HistoryLine]:
-    """One line per refresh: GET /users/me p95 follows `levels` with lognormal noise; login stays flat."""
-    rng = np.random.default_rng(seed)
-    return [
-        HistoryLine(
-            scenario=scenario,
-            created_at=START + timedelta(days=i),
-            git_commit=f"{i:040x}",
-            endpoints={
-                "GET /users/me": {
-                    "p95": float(level * rng.lognormal(0, noise)),
-                    "rps": 300.0 * rng.lognormal(0, noise),
-                },
-                "POST /auth/login": {"p95": float(200 * rng.lognormal(0, noise))},
-            },
-        )
-        for i, level in enumerate(levels)
-    ]
-
-
-def step_at(index: int, size: float, n: int = 60) -> np.ndarray:
-    return np.r_[np.full(index, 20.0), np.full(n - index, 20.0 * (1 + size))]
+from tests.builders import history, step_at
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 
+from perfci.analysis.trends import trend_report
 from perfci.render.trends import trend_charts_svg, trends_text
-from perfci.trends import trend_report
-
-_spec = importlib.util.spec_from_file_location("history_fixture", Path(__file__).with_name("test_trends.py"))
-assert _spec is not None
-assert _spec.loader is not None
-fixture = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fixture)
+from tests import builders
 
 
 def test_text_names_the_change_point_commit_and_size() -> None:
-    report = trend_report("journeys", fixture.history(fixture.step_at(37, 0.30), seed=4, noise=0.02))
+    report = trend_report("journeys", builders.history(builders.step_at(37, 0.30), seed=4, noise=0.02))
     text = trends_text([report])
     assert text.startswith("journeys: 60 refreshes of main\n")
     assert "change points:" in text
@@ -30,12 +23,12 @@ def test_text_names_the_change_point_commit_and_size() -> None:
 
 
 def test_flat_history_says_no_change_points() -> None:
-    report = trend_report("journeys", fixture.history(np.full(20, 20.0), seed=1))
+    report = trend_report("journeys", builders.history(np.full(20, 20.0), seed=1))
     assert "no change points" in trends_text([report])
 
 
 def test_charts_are_stable_inline_svg() -> None:
-    report = trend_report("journeys", fixture.history(fixture.step_at(37, 0.30), seed=4, noise=0.02))
+    report = trend_report("journeys", builders.history(builders.step_at(37, 0.30), seed=4, noise=0.02))
     charts = trend_charts_svg(report)
     assert len(charts) == 2  # p95 of both endpoints
     for chart in charts:

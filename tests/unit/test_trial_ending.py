@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from perfci.load import MIN_REFUSED_TAIL, refused_tail
+from perfci.measure.load import MIN_REFUSED_TAIL, refused_tail
 
 REFUSED = "ConnectionRefusedError: [Errno 111] Connection refused"
 

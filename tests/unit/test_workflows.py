@@ -38,7 +38,7 @@ BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
 
 
 def load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text())
+    data: dict[Any, Any] = yaml.safe_load(path.read_text())
     # YAML 1.1 reads the key `on` as True.
     if True in data:
         data["on"] = data.pop(True)
