@@ -1,7 +1,7 @@
 """Collect: what each trial measured becomes one in-memory record, and the run's resource peaks and
 PostgreSQL counters are summed from those records.
 
-`perfci run` builds the records from what the load stage holds in memory (`pipeline.measure`); a run
+`perfci run` builds the records from what the load stage holds in memory (`measure/suite.py`); a run
 directory read back later (`perfci report`, `perfci merge`) builds them from the trial files. Either way
 the comparison gets its resource peaks and counters here, cut to each trial's measured window.
 """
