@@ -6,14 +6,12 @@ Also the SLOs a run never checked because no scenario made a request to their en
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 from perfci.config import Config
 from perfci.errors import ConfigError
-from perfci.model import Comparison, EndpointStats, SloResult, SloSpec
-
-Trials = Sequence[Mapping[str, EndpointStats]]
+from perfci.model import Comparison, SloResult, SloSpec, Trials
 
 
 def evaluate_slos(candidate_trials: Trials, slos: Sequence[SloSpec], scenario: str) -> list[SloResult]:

@@ -30,7 +30,21 @@ def one_trial(
     stop: threading.Event | None = None,
 ) -> MeasuredTrial:
     """One Locust run against `target`, its files in the trial's directory; `stop` ends it early."""
-    spec = TrialSpec(
+    spec = trial_spec(config, scenario, arm, index, target)
+    directory = trial_dir(run_dir, scenario, arm, index)
+    with trial_progress(show_progress, config.profile.trials) as on_progress:
+        measured = measure_trial(spec, target, directory, on_progress, stop)
+    if measured.samples.empty:
+        raise LoadError(
+            f"{scenario} {arm} trial {index + 1} recorded no requests",
+            f"look at {directory / LOCUST_LOG}; the scenario may be failing before its first request",
+        )
+    return measured
+
+
+def trial_spec(config: Config, scenario: str, arm: Arm, index: int, target: Target) -> TrialSpec:
+    """The Locust run of one trial of `scenario` as the profile describes it (`perfci stress` varies the load)."""
+    return TrialSpec(
         scenario=scenario,
         locustfile=config.scenario_file(scenario),
         arm=arm,
@@ -44,15 +58,6 @@ def one_trial(
         target_rps=config.profile.arrival_rate if config.is_open_model(scenario) else None,
         extra_env={"PERFCI_SEED_USERS": str(target.seed_users)},
     )
-    directory = trial_dir(run_dir, scenario, arm, index)
-    with trial_progress(show_progress, config.profile.trials) as on_progress:
-        measured = measure_trial(spec, target, directory, on_progress, stop)
-    if measured.samples.empty:
-        raise LoadError(
-            f"{scenario} {arm} trial {index + 1} recorded no requests",
-            f"look at {directory / LOCUST_LOG}; the scenario may be failing before its first request",
-        )
-    return measured
 
 
 def own_window(config: Config, measured: MeasuredTrial) -> TrialRecord:

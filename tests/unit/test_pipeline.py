@@ -17,8 +17,7 @@ from perfci.measure import suite
 from perfci.measure.schedule import look, pair_orders, planned_looks, runs_concurrently
 from perfci.model import Arm, EndpointStats, Environment, Histogram, SloSpec, TrialInfo
 from perfci.trial_figures import histogram
-from tests.builders import environment
-from tests.userservice_config import scenario_tables
+from tests.builders import environment, scenario_tables
 
 ME = "GET /users/me"
 SEARCH = "GET /users"
