@@ -1,7 +1,7 @@
 """Collect: what each trial measured becomes one in-memory record, and the run's resource peaks and
 PostgreSQL counters are summed from those records.
 
-`perfci run` builds the records from what the load stage holds in memory (`pipeline.measure`); a run
+`perfci run` builds the records from what the load stage holds in memory (`measure/suite.py`); a run
 directory read back later (`perfci report`, `perfci merge`) builds them from the trial files. Either way
 the comparison gets its resource peaks and counters here, cut to each trial's measured window.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from perfci.measure.monitor import role_of
+from perfci.measure.monitor import peaks, role_of
 from perfci.model import Arm, Comparison, DatabaseCounters, QueryStat, ResourcePeak, TrialInfo
 from perfci.rundir import read_database_counters, read_resources, read_trial_info, trial_dirs
 
@@ -71,16 +71,7 @@ def resource_peaks(resources: pd.DataFrame | None) -> list[ResourcePeak]:
     """
     if resources is None or resources.empty:
         return []
-    grouped = resources.assign(source=resources["source"].map(role_of)).groupby("source", sort=True, observed=True)
-    return [
-        ResourcePeak(
-            source=str(source),
-            cpu_percent_peak=float(group["cpu_percent"].max()),
-            cpu_percent_mean=float(group["cpu_percent"].mean()),
-            rss_mb_peak=float(group["rss_mb"].max()),
-        )
-        for source, group in grouped
-    ]
+    return peaks(resources.assign(source=resources["source"].map(role_of)), decimals=None)
 
 
 def merge_counters(counters: Sequence[DatabaseCounters]) -> DatabaseCounters | None:

@@ -7,7 +7,7 @@ error at load time rather than a silent pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -59,6 +59,10 @@ class EndpointStats(Frozen):
     @property
     def error_rate(self) -> float:
         return self.errors / self.n if self.n else 0.0
+
+
+# One arm's trials: per trial, the figures of each endpoint (what the statistics and SLOs read).
+Trials = Sequence[Mapping[str, EndpointStats]]
 
 
 class Histogram(Frozen):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -47,3 +49,9 @@ def histogram(latency_ms: npt.ArrayLike) -> Histogram:
     clipped = np.clip(np.asarray(latency_ms, dtype=np.float64), edges[0], edges[-1])
     counts, _ = np.histogram(clipped, bins=edges)
     return Histogram(edges_ms=[round(float(e), 4) for e in edges], counts=[int(c) for c in counts])
+
+
+def pooled_histograms(windows: Sequence[pd.DataFrame]) -> dict[str, Histogram]:
+    """Per endpoint, the histogram of every request of these trials' measured windows together."""
+    pooled = pd.concat(windows, ignore_index=True)
+    return {str(e): histogram(g["latency_ms"]) for e, g in pooled.groupby("endpoint", observed=True)}

@@ -30,12 +30,12 @@ from perfci.model import (
     ScenarioComparison,
     SloSpec,
     StatsSettings,
+    Trials,
     Verdict,
 )
 
 Mode = Literal["ab", "baseline", "none"]
 Schedule = Literal["interleaved", "concurrent"]
-Trials = Sequence[Mapping[str, EndpointStats]]
 P = ParamSpec("P")
 
 # What is judged is `StatsSettings.metrics` (default p50, p95 and error rate). Per-endpoint throughput is

@@ -29,12 +29,14 @@ from perfci.model import (
     SCHEMA_VERSION,
     Baseline,
     BaselineEndpoint,
+    Comparison,
     EndpointStats,
     Environment,
     Histogram,
     HistoryLine,
+    Say,
 )
-from perfci.rundir import atomic_write, read_text_file
+from perfci.rundir import atomic_write, read_text_file, read_trial_info, trial_dirs
 from perfci.testbed import same_testbed, testbed_id
 from perfci.trial_figures import histogram as make_histogram
 
@@ -305,3 +307,43 @@ def choose_baseline(directory: Path, scenario: str, here: Environment) -> tuple[
     stored = stored_baselines(directory, scenario)
     mine = next((b for b in stored if same_testbed(b.environment, here)), None)
     return (mine, None) if mine is not None else (None, stored[0] if stored else None)
+
+
+def store_run(
+    directory: Path,
+    run_dir: Path,
+    comparison: Comparison,
+    scenarios: Sequence[str],
+    *,
+    profile: str,
+    git_commit: str,
+    say: Say,
+) -> list[Path]:
+    """A measured run's candidate trials as this testbed's baselines: per scenario `<scenario>.json` and a
+    history line (an unusable file of the scenario is set aside). The files written, in order."""
+    measured_env = comparison.candidate.environment
+    assert measured_env is not None
+    written: list[Path] = []
+    home = testbed_home(directory, measured_env)
+    for scenario in scenarios:
+        infos = [read_trial_info(d) for d in trial_dirs(run_dir, scenario, "candidate")]
+        histograms = {
+            e.endpoint: e.candidate_histogram
+            for s in comparison.scenarios
+            if s.scenario == scenario
+            for e in s.endpoints
+            if e.candidate_histogram is not None
+        }
+        stored = build_baseline(
+            scenario,
+            profile=profile,
+            trials=[t.endpoints for t in infos],
+            histograms=histograms,
+            environment=measured_env,
+            git_commit=git_commit,
+        )
+        written.append(write_baseline(home, stored))
+        written.append(append_history(home, history_line(stored)))
+        for aside in set_aside_unusable(directory, scenario):
+            say(f"perfci: an unusable baseline was set aside as {aside}")
+    return written

@@ -230,7 +230,7 @@ def summarise_steps(
             "not the service; add Locust workers (--workers N) and run again"
         )
     if breaking is None and ordered:
-        notes.append(f"did not break up to {ordered[-1].offered:g} offered ({_unit(model)})")
+        notes.append(f"did not break up to {ordered[-1].offered:g} offered ({load_unit(model)})")
     return BreakingPoint(
         scenario=scenario,
         model=model,
@@ -252,8 +252,9 @@ def summarise_steps(
     )
 
 
-def _unit(model: LoadModel) -> str:
-    return "users" if model == "closed" else "requests/s"
+def load_unit(model: LoadModel) -> str:
+    """What a step's offered load counts: users (closed model) or arrivals per second (open model)."""
+    return "users" if model == "closed" else "req/s"
 
 
 def cpu_means(resources: pd.DataFrame | None, begin: float = -math.inf, end: float = math.inf) -> dict[str, float]:

@@ -115,6 +115,7 @@ def run_calibration(
     config: Config, *, runs: int, say: Say, case_names: Sequence[str] | None = None, progress: bool = True
 ) -> int:
     from perfci import pipeline
+    from perfci.measure.suite import Measured, measure
 
     if runs < 1:
         raise ConfigError(f"--runs must be at least 1, got {runs}", "pass --runs 10 for a meaningful rate")
@@ -128,12 +129,12 @@ def run_calibration(
     root = new_run_dir(config.runs_dir, "calibrate")
     say(f"perfci: calibration in {root}: {runs} comparisons of {pairs} pairs per case, profile {config.profile_name}")
 
-    def measure(case: Case) -> tuple[CaseResult, pipeline.Measured]:
+    def measure_case(case: Case) -> tuple[CaseResult, Measured]:
         say(f"perfci: calibration case {case.name!r} {case.knobs or ''}")
         options = pipeline.RunOptions(
             label=case.name, candidate_env=case.knobs, order_seed=len(results), progress=progress
         )
-        measured = pipeline.measure(calibration, options, root / _slug(case.name), config.project_root, say)
+        measured = measure(calibration, options, root / _slug(case.name), config.project_root, say)
         arms = measured.trials[PROBE_SCENARIO]
         blocks = judge_blocks(
             config, [t.endpoints for t in arms["base"]], [t.endpoints for t in arms["candidate"]], pairs
@@ -141,13 +142,13 @@ def run_calibration(
         return summarise_case(case, blocks), measured
 
     results: list[CaseResult] = []
-    aa_result, aa = measure(Case("A/A", {}, None))
+    aa_result, aa = measure_case(Case("A/A", {}, None))
     results.append(aa_result)
     base_trials = aa.trials[PROBE_SCENARIO]["base"]
     probe = analyse.median_stats([t.endpoints[PROBE_ENDPOINT] for t in base_trials if PROBE_ENDPOINT in t.endpoints])
     for case in cases(probe.p50, probe.p95):
         if not case_names or case.name in case_names:
-            results.append(measure(case)[0])
+            results.append(measure_case(case)[0])
     atomic_write(root / CALIBRATION_FILE, json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print(render_calibration(results, config, probe.p50, probe.p95))
     return int(ExitCode.OK)
@@ -189,12 +190,13 @@ def grow_pool(config: Config, *, say: Say, note: str = "", progress: bool = True
     """Run one A/A of the configured suite (both arms this checkout) and add it to the committed pool."""
     from perfci import pipeline
     from perfci.analysis.pool import POOL_DIR, build_pool_run, machine_load, write_pool_run
+    from perfci.measure.suite import measure
 
     load_before = machine_load()
     run_dir = new_run_dir(config.runs_dir, "pool")
     say(f"perfci: A/A run for the calibration pool in {run_dir} (load average {load_before})")
     options = pipeline.RunOptions(label="pool", progress=progress)
-    measured = pipeline.measure(config, options, run_dir, config.project_root, say)
+    measured = measure(config, options, run_dir, config.project_root, say)
     record = build_pool_run(
         environment=measured.environment,
         profile=config.profile_name,

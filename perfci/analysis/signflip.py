@@ -72,33 +72,22 @@ def t_statistics(differences: FloatArray, signs: FloatArray) -> FloatArray:
 
 
 def maxt(differences: FloatArray, alpha: float) -> tuple[list[float], float]:
-    """`maxt_adjusted` and `per_test_alpha` of the same family, from one pass over the sign patterns."""
+    """Max-T over one family (a (pairs x tests) array): its adjusted p-values and its per-test level.
+
+    The adjusted two-sided p of a test is the share of sign patterns under which the largest |t| among it
+    and every test with a smaller observed |t| reaches its own observed |t|, made monotone in the order of
+    |t|. This controls the family-wise error rate at any alpha when no test's true difference is non-zero
+    (exactly, with the patterns enumerated) and, by subset pivotality, for the tests whose hypotheses are
+    true.
+
+    The per-test level, for minimum detectable effects, is the single-test two-sided level that max-T's
+    first step amounts to: the (1 - alpha) quantile of the largest |t| under sign flips, turned back into
+    the level of a t-test with the median degrees of freedom of the family. With perfectly correlated tests
+    it is alpha; with independent ones, about alpha / tests (Bonferroni).
+    """
     d = _checked(differences)
     null = np.abs(t_statistics(d, sign_patterns(d.shape[0])))
     return _adjusted(null), _per_test_alpha(d, null, alpha)
-
-
-def maxt_adjusted(differences: FloatArray) -> list[float]:
-    """Step-down max-T adjusted two-sided p-values, one per column of a (pairs x tests) array.
-
-    A test's adjusted p is the share of sign patterns under which the largest |t| among it and every test
-    with a smaller observed |t| reaches its own observed |t|, made monotone in the order of |t|. This
-    controls the family-wise error rate at any alpha when no test's true difference is non-zero (exactly,
-    with the patterns enumerated) and, by subset pivotality, for the tests whose hypotheses are true.
-    """
-    d = _checked(differences)
-    return _adjusted(np.abs(t_statistics(d, sign_patterns(d.shape[0]))))
-
-
-def per_test_alpha(differences: FloatArray, alpha: float) -> float:
-    """The single-test two-sided level that max-T's first step amounts to, for minimum detectable effects.
-
-    The (1 - alpha) quantile of the largest |t| under sign flips, turned back into the level of a t-test
-    with the median degrees of freedom of the family. With perfectly correlated tests this is alpha; with
-    independent ones, about alpha / tests (Bonferroni).
-    """
-    d = _checked(differences)
-    return _per_test_alpha(d, np.abs(t_statistics(d, sign_patterns(d.shape[0]))), alpha)
 
 
 def _checked(differences: FloatArray) -> FloatArray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import subprocess
 import threading
@@ -183,20 +184,25 @@ def docker_stats(containers: Sequence[str]) -> list[tuple[str, float, float]]:
     return rows
 
 
-def peaks(frame: pd.DataFrame, start_s: float = 0.0, end_s: float | None = None) -> list[ResourcePeak]:
-    """Per source the peak and mean CPU and the peak memory inside [start, end)."""
-    window = frame[(frame["t_s"] >= start_s) & ((frame["t_s"] < end_s) if end_s is not None else True)]
-    result = []
-    for source, group in window.groupby("source", sort=True):
-        result.append(
-            ResourcePeak(
-                source=str(source),
-                cpu_percent_peak=round(float(group["cpu_percent"].max()), 1),
-                cpu_percent_mean=round(float(group["cpu_percent"].mean()), 1),
-                rss_mb_peak=round(float(group["rss_mb"].max()), 1),
-            )
+def peaks(
+    frame: pd.DataFrame, start_s: float = -math.inf, end_s: float = math.inf, *, decimals: int | None = 1
+) -> list[ResourcePeak]:
+    """Per source the peak and mean CPU and the peak memory inside [start, end), rounded to `decimals`
+    (trial.json keeps one; a comparison sums trials first and rounds nothing: None)."""
+    window = frame[(frame["t_s"] >= start_s) & (frame["t_s"] < end_s)]
+
+    def figure(value: float) -> float:
+        return round(value, decimals) if decimals is not None else value
+
+    return [
+        ResourcePeak(
+            source=str(source),
+            cpu_percent_peak=figure(float(group["cpu_percent"].max())),
+            cpu_percent_mean=figure(float(group["cpu_percent"].mean())),
+            rss_mb_peak=figure(float(group["rss_mb"].max())),
         )
-    return result
+        for source, group in window.groupby("source", sort=True, observed=True)
+    ]
 
 
 # ----------------------------------------------------------------------------------------------------------

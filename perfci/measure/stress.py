@@ -16,6 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from perfci.analysis.breaking_point import (
     Step,
     StepResult,
     Thresholds,
+    load_unit,
     step_results,
     summarise_steps,
 )
@@ -116,7 +118,8 @@ def stress_scenario(
     say: Say = lambda _: None,
 ) -> StressRun:
     """Step the load on one scenario until it breaks or the budget runs out, narrow the break, write it."""
-    from perfci.measure.load import TrialSpec, run_trial
+    from perfci.measure.load import run_trial
+    from perfci.measure.trials import trial_spec
 
     started_at = datetime.now(UTC)
     clock = time.monotonic()
@@ -128,19 +131,14 @@ def stress_scenario(
 
     def run_step(offered: float, duration_s: float) -> StepResult:
         index = len(steps)
-        spec = TrialSpec(
-            scenario=scenario,
-            locustfile=config.scenario_file(scenario),
-            arm="candidate",
-            index=index,
+        spec = replace(
+            trial_spec(config, scenario, "candidate", index, target),
             users=int(offered) if plan.model == "closed" else config.profile.users,
             spawn_rate=plan.spawn_rate,
             warmup_s=plan.settle_s,
             duration_s=duration_s,
             stop_timeout_s=plan.stop_timeout_s,
-            workers=config.workers,
             target_rps=offered if plan.model == "open" else None,
-            extra_env={"PERFCI_SEED_USERS": str(target.seed_users)},
         )
         directory = run_dir / scenario / f"stress-{index}"
         run_trial(spec, target, directory, None)
@@ -153,7 +151,7 @@ def stress_scenario(
         steps.append(result)
         verdict = "ok" if result.within_slo else "; ".join(b.describe() for b in result.failures)
         say(
-            f"perfci: stress {scenario} {offered:g} {_unit(plan.model)}: {result.achieved_rps:.0f} req/s, "
+            f"perfci: stress {scenario} {offered:g} {load_unit(plan.model)}: {result.achieved_rps:.0f} req/s, "
             f"p95 {result.p95:.0f} ms, errors {result.error_rate:.2%}: {verdict}"
         )
         return result
@@ -161,7 +159,7 @@ def stress_scenario(
     def affordable(duration_s: float) -> bool:
         return remaining() >= plan.settle_s + duration_s + plan.stop_timeout_s + STEP_OVERHEAD_S
 
-    stop_reason = f"reached the maximum load ({plan.maximum:g} {_unit(plan.model)})"
+    stop_reason = f"reached the maximum load ({plan.maximum:g} {load_unit(plan.model)})"
     for offered in offered_loads(plan):
         if not affordable(plan.step_s):
             stop_reason = f"the time budget ({plan.max_duration_s:g} s) ran out"
@@ -172,7 +170,7 @@ def stress_scenario(
             stop_reason = f"broke at {offered:g}: {summary.first_failure.breach.describe()}"
             break
         if summary.plateau_offered is not None:
-            stop_reason = f"throughput stopped growing at {offered:g} {_unit(plan.model)}"
+            stop_reason = f"throughput stopped growing at {offered:g} {load_unit(plan.model)}"
             break
 
     bisected = _bisect(steps, plan, run_step, affordable)
@@ -248,10 +246,6 @@ def _trial_frames(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     if samples is None:
         raise LoadError(f"{directory} holds no samples", f"look at the Locust log in {directory}")
     return samples, read_resources(directory)
-
-
-def _unit(model: LoadModel) -> str:
-    return "users" if model == "closed" else "req/s"
 
 
 def read_stress(run_dir: Path, scenario: str) -> StressRun:

@@ -1,4 +1,4 @@
-"""GitHub publishers: the sticky PR comment, a check run and a commit status, through the REST API.
+"""GitHub publishers: the sticky PR comment and a check run, through the REST API.
 
 Calls are retried on GitHub's transient errors and named with the permission they need when refused.
 """
@@ -24,9 +24,8 @@ CommentMode = Literal["always", "on-change", "never"]
 ACTIONS_BOT_LOGIN = "github-actions[bot]"
 DEFAULT_API_URL = "https://api.github.com"
 CHECK_NAME = "perfci"
-# Check run summaries and commit status descriptions have their own limits.
+# Check run summaries have their own limit.
 CHECK_SUMMARY_LIMIT = 65_535
-STATUS_DESCRIPTION_LIMIT = 140
 _FINGERPRINT = re.compile(r"<!-- perfci:fingerprint ([0-9a-f]+) -->")
 
 
@@ -96,7 +95,6 @@ _PERMISSION = {
     "comment": "pull-requests: write",
     "find-pr": "pull-requests: read",
     "check": "checks: write",
-    "status": "statuses: write",
 }
 
 
@@ -382,27 +380,3 @@ class CheckRunPublisher(Publisher):
                 lambda: None,
             )
         return PublishOutcome(self.name, "created", run.html_url, _conclusion(publication.comparison))
-
-
-@dataclass(frozen=True)
-class CommitStatusPublisher(Publisher):
-    """A commit status with context "perfci": the fallback for tokens that cannot write check runs."""
-
-    settings: GitHubSettings
-    context: str = CHECK_NAME
-    name: str = "commit-status"
-
-    def publish(self, publication: Publication) -> PublishOutcome:
-        settings = self.settings
-        if settings.head_sha is None:
-            raise ConfigError("a commit status needs the head commit", "pass --sha <head sha>")
-        repo = _client(settings).get_repo(settings.repository)
-        comparison = publication.comparison
-        with _github_call(settings, f"set the commit status of {settings.head_sha[:12]}", "status"):
-            repo.get_commit(settings.head_sha).create_status(
-                state=_conclusion(comparison),
-                description=verdict.status(comparison)[:STATUS_DESCRIPTION_LIMIT],
-                context=self.context,
-                **({"target_url": comparison.run_url} if comparison.run_url else {}),
-            )
-        return PublishOutcome(self.name, "created", None, _conclusion(comparison))

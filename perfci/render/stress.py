@@ -5,12 +5,8 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from perfci.analysis.breaking_point import BreakingPoint
+from perfci.analysis.breaking_point import load_unit
 from perfci.measure.stress import StressRun
-
-
-def _unit(result: BreakingPoint) -> str:
-    return "users" if result.model == "closed" else "req/s offered"
 
 
 def _ms(value: float, requests: int) -> str:
@@ -20,7 +16,7 @@ def _ms(value: float, requests: int) -> str:
 def headline(run: StressRun) -> str:
     """One line: the breaking point, what failed first and what saturated."""
     result = run.breaking_point
-    unit = _unit(result)
+    unit = load_unit(result.model)
     if result.max_rps_within_slo is None:
         core = "no step stayed within SLO"
     else:
@@ -84,7 +80,7 @@ def stress_chart_svg(run: StressRun) -> str:
     for name, colour in (("p50", "#4c78a8"), ("p95", "#f58518"), ("p99", "#e45756")):
         latency.plot(offered, [getattr(s, name) for s in steps], marker="o", color=colour, label=name)
     latency.set_yscale("log")
-    latency.set_xlabel(f"offered load ({_unit(result)})")
+    latency.set_xlabel(f"offered load ({load_unit(result.model)})")
     latency.set_ylabel("latency (ms)")
     throughput = latency.twinx()
     throughput.plot(offered, [s.achieved_rps for s in steps], marker="s", color="#54a24b", label="req/s")

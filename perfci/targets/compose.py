@@ -4,6 +4,8 @@ One compose project per arm lives for the whole run. Its image is built once, Po
 holds a seeded template database; a fresh service for a trial costs a container restart and a
 `CREATE DATABASE ... TEMPLATE` (well under a second for a seeded test database), not a new stack.
 The compose file is the project's own (perfci/targets/compose_file.py says what perfci changes in it).
+Over 400 lines because one project's life (build, start, seed the template, restart per trial, watch for
+exits, tear down) is one class whose steps share the containers' state.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 It answers: GET /user, GET /repos/{o}/{r}/issues/{n}/comments, POST the same, PATCH
 /repos/{o}/{r}/issues/comments/{id}, GET /repos/{o}/{r}/commits/{sha}/pulls, GET /repos/{o}/{r}/pulls,
-POST /repos/{o}/{r}/check-runs and POST /repos/{o}/{r}/statuses/{sha}. Faults (status codes, headers) are
+POST /repos/{o}/{r}/check-runs. Faults (status codes, headers) are
 queued per method and path pattern.
 """
 
@@ -55,7 +55,6 @@ class FakeGitHub:
         self.pulls: list[PullRequest] = []
         self.commit_pulls_miss: bool = False  # /commits/{sha}/pulls returns [] (as it can for forks)
         self.check_runs: list[dict[str, Any]] = []
-        self.statuses: list[dict[str, Any]] = []
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self._next_id = 1000
@@ -136,10 +135,6 @@ class FakeGitHub:
             }
             self.check_runs.append(run)
             return 201, run, {}
-        if method == "POST" and (match := re.fullmatch(rf"{re.escape(repo)}/statuses/([0-9a-f]+)", route)):
-            status = {"id": len(self.statuses) + 1, "sha": match.group(1), **body}
-            self.statuses.append(status)
-            return 201, status, {}
         return not_found
 
     def _pull(self, pull: PullRequest) -> dict[str, Any]:

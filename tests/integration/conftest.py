@@ -12,7 +12,7 @@ import pytest
 from perfci.measure.load import TrialSpec
 from perfci.targets.base import Target
 from perfci.targets.process import process_target
-from tests.userservice_config import userservice_spec
+from tests.builders import userservice_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_DIR = REPO / "service"

@@ -10,8 +10,7 @@ from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.model import Comparison, RunInfo
 from perfci.rundir import read_trial_info, trial_dir
-from tests.builders import git, git_project
-from tests.userservice_config import userservice_tables
+from tests.builders import git, git_project, userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

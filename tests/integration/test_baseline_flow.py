@@ -14,7 +14,7 @@ from perfci.analysis import baselines
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.model import Comparison
-from tests.userservice_config import userservice_tables
+from tests.builders import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ import pytest
 from perfci import testbed
 from perfci.analysis.pool import POOL_DIR, read_pool
 from perfci.cli import main
-from tests.userservice_config import userservice_tables
+from tests.builders import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -20,8 +20,7 @@ from perfci.model import SAMPLE_COLUMNS, Comparison
 from perfci.rundir import LOCUST_LOG, LOCUST_STATS, SAMPLES_FILE, TRIAL_FILE, read_trial_info
 from perfci.targets.base import Target
 from perfci.targets.process import process_target
-from tests.builders import read_trial
-from tests.userservice_config import userservice_spec
+from tests.builders import read_trial, userservice_spec
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,7 @@ import pytest
 from perfci.cli import main
 from perfci.errors import ExitCode
 from perfci.rundir import read_comparison
-from tests.builders import git_project
-from tests.userservice_config import userservice_tables
+from tests.builders import git_project, userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ import pytest
 
 from perfci.errors import ExitCode, PublishError
 from perfci.model import Comparison
-from perfci.publish.github import CheckRunPublisher, CommitStatusPublisher, GitHubCommentPublisher, GitHubSettings
+from perfci.publish.github import CheckRunPublisher, GitHubCommentPublisher, GitHubSettings
 from perfci.publish.publishers import FilePublisher, JobSummaryPublisher, Publication, publish_all
 from perfci.render.markdown import MARKER, render_comment
 from tests.fakes.fake_github import FakeGitHub, Fault, PullRequest, serve
@@ -262,13 +262,6 @@ def test_check_run_without_permission_says_checks_write(github: FakeGitHub) -> N
     with pytest.raises(PublishError) as caught:
         CheckRunPublisher(settings(github, head_sha=SHA)).publish(publication())
     assert "checks: write" in caught.value.hint
-
-
-def test_commit_status(github: FakeGitHub) -> None:
-    CommitStatusPublisher(settings(github, head_sha=SHA)).publish(publication())
-    assert github.statuses[0]["state"] == "failure"
-    assert github.statuses[0]["context"] == "perfci"
-    assert github.statuses[0]["sha"] == SHA
 
 
 def test_a_failed_publish_keeps_the_files_and_runs_the_others(github: FakeGitHub, tmp_path: Path) -> None:

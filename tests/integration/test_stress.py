@@ -13,7 +13,7 @@ from perfci.measure.stress import StressPlan, read_stress, stress_scenario
 from perfci.model import SloSpec
 from perfci.targets.base import Target
 from perfci.targets.process import process_target
-from tests.userservice_config import userservice_spec
+from tests.builders import userservice_spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -18,7 +18,7 @@ from perfci.config import load_config
 from perfci.errors import BootError, ExitCode
 from perfci.targets.process import process_target
 from perfci.targets.select import BootRequest, boot_target
-from tests.userservice_config import userservice_spec
+from tests.builders import userservice_spec
 
 pytestmark = pytest.mark.integration
 

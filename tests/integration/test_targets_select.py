@@ -10,7 +10,7 @@ from perfci.errors import BootError, ConfigError
 from perfci.targets.process import process_target
 from perfci.targets.select import docker_env, engine_available, resolve_kind
 from perfci.targets.url import url_target
-from tests.userservice_config import userservice_spec
+from tests.builders import userservice_spec
 
 REPO = Path(__file__).resolve().parents[2]
 

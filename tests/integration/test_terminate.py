@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from perfci.errors import ExitCode
-from tests.userservice_config import userservice_tables
+from tests.builders import userservice_tables
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,14 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from perfci import pipeline, verdict
-from perfci.analysis import baselines
+from perfci import pipeline, trial_figures, verdict
+from perfci.analysis import baselines, compare_run, slo
 from perfci.config import Config, load_config
 from perfci.errors import ConfigError, DataError, ExitCode, NothingMeasuredError
+from perfci.measure import suite
+from perfci.measure.schedule import look, pair_orders, planned_looks, runs_concurrently
 from perfci.model import Arm, EndpointStats, Environment, Histogram, SloSpec, TrialInfo
 from perfci.trial_figures import histogram
-from tests.builders import environment
-from tests.userservice_config import scenario_tables
+from tests.builders import environment, scenario_tables
 
 ME = "GET /users/me"
 SEARCH = "GET /users"
@@ -63,9 +64,9 @@ def _trials(arm: Arm, seed: int, me_p50: float, flags: dict[int, str] | None = N
     ]
 
 
-def _measured(arms: dict[Arm, list[TrialInfo]]) -> pipeline.Measured:
+def _measured(arms: dict[Arm, list[TrialInfo]]) -> suite.Measured:
     hist = {ME: histogram([2.0, 2.1]), SEARCH: histogram([3.0])}
-    return pipeline.Measured(
+    return suite.Measured(
         trials={"journeys": arms},
         histograms={"journeys": dict.fromkeys(arms, hist)},
         targets={},
@@ -83,7 +84,7 @@ def test_ab_comparison_pairs_the_arms_and_labels_the_base(config: Config) -> Non
     )
     options = pipeline.RunOptions(ab_ref="main")
 
-    comparison = pipeline.compare(config, options, measured, "c" * 40, "b" * 40, _silent)
+    comparison = compare_run.compare(config, options, measured, "c" * 40, "b" * 40, _silent)
 
     assert comparison.mode == "ab"
     assert comparison.base is not None
@@ -101,7 +102,7 @@ def test_without_a_baseline_the_comparison_is_absolute_and_passes(config: Config
     said: list[str] = []
     measured = _measured({"candidate": _trials("candidate", 3, 2.0)})
 
-    comparison = pipeline.compare(config, pipeline.RunOptions(), measured, None, None, said.append)
+    comparison = compare_run.compare(config, pipeline.RunOptions(), measured, None, None, said.append)
 
     assert comparison.mode == "none"
     assert comparison.base is None
@@ -129,7 +130,7 @@ def test_against_this_testbeds_baseline_the_comparison_is_unpaired_and_names_env
     baselines.write_baseline(baselines.testbed_home(config.baselines_dir, ENV), stored)
     measured = _measured({"candidate": _trials("candidate", 5, 2.0)})
 
-    comparison = pipeline.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
+    comparison = compare_run.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
 
     assert comparison.mode == "baseline"
     assert comparison.not_comparable is None
@@ -148,7 +149,7 @@ def test_another_testbeds_baseline_is_shown_side_by_side_without_verdicts(config
     baselines.write_baseline(baselines.testbed_home(config.baselines_dir, other), _stored(other, me_p50=1.0))
     measured = _measured({"candidate": _trials("candidate", 5, 2.0)})
 
-    comparison = pipeline.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, said.append)
+    comparison = compare_run.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, said.append)
 
     assert comparison.mode == "none"
     assert comparison.not_comparable == (
@@ -173,7 +174,7 @@ def test_a_baseline_filed_under_the_wrong_testbed_is_judged_by_its_own_fingerpri
     baselines.write_baseline(baselines.testbed_home(config.baselines_dir, ENV), _stored(other, me_p50=1.0))
     measured = _measured({"candidate": _trials("candidate", 5, 2.0)})
 
-    comparison = pipeline.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
+    comparison = compare_run.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
 
     assert comparison.not_comparable == "measured on cores 64; this is cores 2"
     assert verdict.exit_code(comparison) == ExitCode.OK
@@ -186,7 +187,7 @@ def test_this_testbeds_baseline_wins_over_a_newer_one_of_another(config: Config)
     baselines.write_baseline(baselines.testbed_home(config.baselines_dir, other), _stored(other))
     measured = _measured({"candidate": _trials("candidate", 5, 2.0)})
 
-    comparison = pipeline.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
+    comparison = compare_run.compare(config, pipeline.RunOptions(), measured, "c" * 40, None, _silent)
 
     assert comparison.mode == "baseline"
     assert comparison.base is not None
@@ -201,7 +202,7 @@ def test_a_corrupt_stored_baseline_stops_the_comparison(config: Config, folder: 
     path.write_text("{not json", encoding="utf-8")
 
     with pytest.raises(DataError, match=r"journeys\.json is not valid JSON"):
-        pipeline.compare(
+        compare_run.compare(
             config, pipeline.RunOptions(), _measured({"candidate": _trials("candidate", 6, 2.0)}), None, None, _silent
         )
 
@@ -213,7 +214,7 @@ def test_baseline_trials_are_regrouped_per_trial_with_endpoints_missing_from_sho
         "journeys", profile="t", trials=trials, histograms={}, environment=ENV, git_commit="a" * 40
     )
 
-    regrouped = list(pipeline._baseline_trials(stored))
+    regrouped = list(compare_run._baseline_trials(stored))
 
     assert len(regrouped) == 3
     assert [set(t) for t in regrouped] == [{ME, SEARCH}, {ME, SEARCH}, {ME}]
@@ -226,7 +227,7 @@ def test_histograms_pool_every_trial_window_per_endpoint() -> None:
         pd.DataFrame({"latency_ms": [3.0, 40.0, 41.0], "endpoint": [ME, ME, SEARCH]}),
     ]
 
-    pooled: dict[str, Histogram] = pipeline._histograms(windows)
+    pooled: dict[str, Histogram] = trial_figures.pooled_histograms(windows)
 
     assert set(pooled) == {ME, SEARCH}
     assert sum(pooled[ME].counts) == 3
@@ -238,7 +239,7 @@ def test_histograms_pool_every_trial_window_per_endpoint() -> None:
 @pytest.mark.parametrize("pairs", [1, 2, 3, 4, 7, 8])
 def test_pair_orders_put_each_arm_first_equally_often_within_every_two_pairs(seed: int, pairs: int) -> None:
     arms: list[Arm] = ["base", "candidate"]
-    orders = pipeline.pair_orders(arms, pairs, random.Random(seed))
+    orders = pair_orders(arms, pairs, random.Random(seed))
 
     assert len(orders) == pairs
     assert all(sorted(order) == arms for order in orders)
@@ -250,21 +251,21 @@ def test_pair_orders_put_each_arm_first_equally_often_within_every_two_pairs(see
 
 def test_pair_orders_are_random_per_block_and_reproducible_from_the_seed() -> None:
     arms: list[Arm] = ["base", "candidate"]
-    seen = {tuple(o[0] for o in pipeline.pair_orders(arms, 8, random.Random(seed))) for seed in range(200)}
+    seen = {tuple(o[0] for o in pair_orders(arms, 8, random.Random(seed))) for seed in range(200)}
 
     assert len(seen) == 2**4  # four blocks, each AB-BA or BA-AB
-    assert pipeline.pair_orders(arms, 8, random.Random(5)) == pipeline.pair_orders(arms, 8, random.Random(5))
+    assert pair_orders(arms, 8, random.Random(5)) == pair_orders(arms, 8, random.Random(5))
 
 
 def test_a_single_arm_runs_once_per_trial() -> None:
-    assert pipeline.pair_orders(["candidate"], 3, random.Random(0)) == [["candidate"]] * 3
+    assert pair_orders(["candidate"], 3, random.Random(0)) == [["candidate"]] * 3
 
 
 def test_a_concurrent_schedule_runs_closed_loop_scenarios_at_once_and_open_ones_interleaved(config: Config) -> None:
-    assert not pipeline.runs_concurrently(config, "journeys")  # interleaved unless asked
+    assert not runs_concurrently(config, "journeys")  # interleaved unless asked
     concurrent = config.model_copy(update={"profile": config.profile.model_copy(update={"ab_schedule": "concurrent"})})
-    assert pipeline.runs_concurrently(concurrent, "journeys")
-    assert not pipeline.runs_concurrently(concurrent, "open")  # model = "open" in its table
+    assert runs_concurrently(concurrent, "journeys")
+    assert not runs_concurrently(concurrent, "open")  # model = "open" in its table
 
 
 def test_an_unknown_ab_schedule_is_a_configuration_error(tmp_path: Path) -> None:
@@ -283,18 +284,18 @@ def test_the_comparison_records_the_schedule_of_each_ab_scenario(config: Config)
     measured = _measured({"base": _trials("base", 1, 2.0), "candidate": _trials("candidate", 2, 2.0)})
     options = pipeline.RunOptions(ab_ref="main")
     for settings, schedule in ((config, "interleaved"), (concurrent, "concurrent")):
-        comparison = pipeline.compare(settings, options, measured, "c" * 40, "b" * 40, _silent)
+        comparison = compare_run.compare(settings, options, measured, "c" * 40, "b" * 40, _silent)
         assert [s.schedule for s in comparison.scenarios] == [schedule]
 
 
 def test_a_slo_that_matched_no_endpoint_of_the_run_is_named_in_a_note(config: Config) -> None:
     slos = [SloSpec(endpoint="GET /user/me", p95_ms=100), SloSpec(endpoint=ME, p95_ms=100)]
     config = config.model_copy(update={"slos": slos})
-    comparison = pipeline.compare(
+    comparison = compare_run.compare(
         config, pipeline.RunOptions(), _measured({"candidate": _trials("candidate", 3, 2.0)}), None, None, _silent
     )
 
-    (scenario,) = pipeline.with_unmatched_slo_notes(config, comparison).scenarios
+    (scenario,) = slo.with_unmatched_slo_notes(config, comparison).scenarios
 
     unmatched = [note for note in scenario.notes if "was not checked" in note]
     assert len(unmatched) == 1
@@ -308,7 +309,7 @@ def test_a_corrupt_stored_baseline_is_replaced_not_refused_by_perfci_baseline(co
     path.write_text("{not json", encoding="utf-8")
     said: list[str] = []
 
-    comparison = pipeline.compare(
+    comparison = compare_run.compare(
         config,
         pipeline.RunOptions(replaces_baselines=True),
         _measured({"candidate": _trials("candidate", 6, 2.0)}),
@@ -324,8 +325,8 @@ def test_a_corrupt_stored_baseline_is_replaced_not_refused_by_perfci_baseline(co
 def test_a_run_that_measured_no_request_is_not_a_pass(tmp_path: Path) -> None:
     empty = [t.model_copy(update={"endpoints": {}}) for t in _trials("candidate", 1, 2.0)]
     with pytest.raises(NothingMeasuredError, match="measured no request"):
-        pipeline.require_measurements(_measured({"candidate": empty}), tmp_path)
-    pipeline.require_measurements(_measured({"candidate": _trials("candidate", 1, 2.0)}), tmp_path)
+        suite.require_measurements(_measured({"candidate": empty}), tmp_path)
+    suite.require_measurements(_measured({"candidate": _trials("candidate", 1, 2.0)}), tmp_path)
 
 
 @pytest.mark.parametrize(("narrowed", "error"), [(False, True), (True, False)], ids=["whole-suite", "narrowed"])
@@ -342,11 +343,11 @@ def test_a_slo_that_matched_nothing_in_the_whole_suite_is_a_config_error(
         encoding="utf-8",
     )
     config = load_config(path, environ={}, overrides={"default_scenarios": ["journeys"] if narrowed else None})
-    comparison = pipeline.compare(
+    comparison = compare_run.compare(
         config, pipeline.RunOptions(), _measured({"candidate": _trials("candidate", 3, 2.0)}), None, None, _silent
     )
 
-    found = pipeline.unchecked_slo_error(config, comparison)
+    found = slo.unchecked_slo_error(config, comparison)
 
     assert (found is not None) is error
     if found is not None:
@@ -363,13 +364,13 @@ def _pairs(count: int, me_p50: float, seed: int) -> dict[Arm, list[TrialInfo]]:
 
 def test_the_sequential_plan_looks_at_8_12_16_pairs_up_to_the_profile_budget(config: Config) -> None:
     sixteen = config.model_copy(update={"profile": config.profile.model_copy(update={"trials": 16})})
-    assert pipeline.planned_looks(sixteen) == [8, 12, 16]
-    assert pipeline.planned_looks(config) == [5]  # a budget below the first look: one look
+    assert planned_looks(sixteen) == [8, 12, 16]
+    assert planned_looks(config) == [5]  # a budget below the first look: one look
 
 
 def test_a_look_stops_a_decided_scenario_and_names_the_budget_when_undecided(config: Config) -> None:
     looks = [8, 10]
-    decided = pipeline.look(config, "journeys", _pairs(8, 2.0, 1), looks)
+    decided = look(config, "journeys", _pairs(8, 2.0, 1), looks)
     assert decided == "every judged test decided after 8 pairs"
     noisy = _pairs(8, 2.0, 1)
     noisy["candidate"] = [
@@ -377,9 +378,9 @@ def test_a_look_stops_a_decided_scenario_and_names_the_budget_when_undecided(con
                                            for k, v in t.endpoints.items()}})
         for t in noisy["candidate"]
     ]  # fmt: skip
-    assert pipeline.look(config, "journeys", noisy, looks) is None  # p50 undecided: measure more pairs
+    assert look(config, "journeys", noisy, looks) is None  # p50 undecided: measure more pairs
     noisy_ten = {arm: [*trials, *trials[:2]] for arm, trials in noisy.items()}
-    assert pipeline.look(config, "journeys", noisy_ten, looks) == (
+    assert look(config, "journeys", noisy_ten, looks) == (
         "the budget of 10 pairs was reached with some tests undecided"
     )
 
@@ -387,10 +388,10 @@ def test_a_look_stops_a_decided_scenario_and_names_the_budget_when_undecided(con
 def test_the_comparison_records_the_plan_and_why_each_scenario_stopped(config: Config) -> None:
     sixteen = config.model_copy(update={"profile": config.profile.model_copy(update={"trials": 16})})
     measured = _measured(_pairs(8, 2.0, 1))
-    measured = pipeline.Measured(
+    measured = suite.Measured(
         measured.trials, measured.histograms, {}, ENV, stops={"journeys": "every judged test decided after 8 pairs"}
     )
-    comparison = pipeline.compare(sixteen, pipeline.RunOptions(ab_ref="main"), measured, None, None, _silent)
+    comparison = compare_run.compare(sixteen, pipeline.RunOptions(ab_ref="main"), measured, None, None, _silent)
     (scenario,) = comparison.scenarios
     assert scenario.looks == [8, 12, 16]
     assert scenario.stop_reason == "every judged test decided after 8 pairs"
