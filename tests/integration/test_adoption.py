@@ -17,23 +17,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import REPO, git
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 NOTES = REPO / "tests" / "adoption" / "notes_service"
 PERFCI = str(Path(sys.executable).parent / "perfci")
 # The regression the candidate branch commits: each listing waits this long (GET /notes takes ~2 ms).
 SLOW_MS = 40
 # Short and few, so the whole adoption stays within a few minutes: the smoke profile, four pairs of 3 s.
 AB_FLAGS = ("--profile", "smoke", "--scenario", "notes", "--trials", "4", "--duration", "3s", "--no-progress")
-
-
-def git(repo: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.email=adopter@notes.test", "-c", "user.name=adopter", *args],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return result.stdout.strip()
 
 
 def perfci(repo: Path, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
