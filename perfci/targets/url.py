@@ -57,7 +57,7 @@ def url_target(
     if not _listening(base_url):
         raise BootError(
             f"nothing listens at {base_url}: the connection was refused for {REFUSED_FOR_S:g} s",
-            "start the service first, or correct --url / PERFCI_URL / service.url",
+            "start the service first, or correct its address (--url, --base-url, --candidate-url, service.url)",
         )
     if not wait_until_ready(base_url, timeout_s, readiness=readiness):
         raise BootError(
