@@ -296,12 +296,21 @@ def one_sided_shift(df: float, alpha: float, power: float) -> float:
     critical = _t_quantile(df, 1 - alpha)
 
     def shortfall(noncentrality: float) -> float:
-        return 1 - float(special.nctdtr(df, noncentrality, critical)) - power
+        below = float(special.nctdtr(df, noncentrality, critical))
+        if not math.isfinite(below):
+            # scipy's nctdtr gives NaN deep in a tail (df near 1, shift far from the critical value); the
+            # probability there is at its limit: all mass below the critical value, or none.
+            below = 1.0 if noncentrality < critical else 0.0
+        return 1 - below - power
 
-    high = _t_quantile(df, 1 - alpha) + _t_quantile(df, power) + 1.0
+    high = max(_t_quantile(df, 1 - alpha) + _t_quantile(df, power), 0.0) + 1.0
     while shortfall(high) < 0:
         high *= 1.5
-    return float(optimize.brentq(shortfall, -critical - 10, high, xtol=1e-9))
+    # At no shift the test rejects with probability alpha; only a power below alpha needs a negative shift.
+    low = 0.0
+    while shortfall(low) > 0:
+        low = low * 1.5 - 1.0
+    return float(optimize.brentq(shortfall, low, high, xtol=1e-9))
 
 
 def rule_detectable(se: float, df: float, margin: float, *, alpha: float, power: float) -> float:

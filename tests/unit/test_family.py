@@ -87,6 +87,15 @@ def test_the_mde_of_the_rule_has_its_stated_power_by_monte_carlo(pairs: int, alp
     assert mde > MARGIN
 
 
+@pytest.mark.parametrize(("df", "alpha"), [(1.05, 0.0025), (1.2, 0.002), (1.25, 0.002), (2.0, 0.0001)])
+def test_the_rule_has_an_mde_where_scipys_noncentral_t_is_nan_in_the_far_tail(df: float, alpha: float) -> None:
+    # A Welch test of a two-trial baseline has df near 1; at a family's small alpha, scipy's nctdtr gives NaN
+    # far below the critical value, and the search for the shift used to stop there with a crash.
+    shift = stats.one_sided_shift(df, alpha, 0.8)
+    critical = scipy_stats.t.ppf(1 - alpha, df)
+    assert float(scipy_stats.nct(df, shift).sf(critical)) == pytest.approx(0.8, abs=1e-6)
+
+
 def test_the_mde_shown_is_what_the_whole_verdict_path_finds() -> None:
     """Through compare_scenario: a true change equal to the reported MDE is found at about the stated power."""
     settings = SETTINGS.model_copy(update={"metrics": ("p50",)})
