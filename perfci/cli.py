@@ -29,22 +29,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _terminated(signum: int, frame: object) -> None:
     # A cancelled CI job or `kill` ends the run the way Ctrl-C does: the services and Locust it started
     # are stopped on the way out, and what was measured stays on disk.
+    for stop in _STOP_SIGNALS:
+        signal.signal(stop, _already_stopping)
     raise KeyboardInterrupt
+
+
+def _already_stopping(signum: int, frame: object) -> None:
+    # A second signal must not cut the teardown short: it would leave behind the containers and databases of
+    # a boot still under way (GitHub sends SIGINT, then SIGTERM 7.5 s later, when a job is cancelled).
+    print("perfci: already stopping: removing the services it started (SIGKILL ends it at once)", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
+    previous = {stop: signal.signal(stop, _terminated) for stop in _STOP_SIGNALS} if in_main_thread else {}
     try:
         return _dispatch(args)
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

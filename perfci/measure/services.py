@@ -63,7 +63,7 @@ class Services:
 
     def boot_all(self, arms: Sequence[Arm]) -> None:
         """Boot the arms at once; a failure is raised after every boot has ended (and is closed on exit)."""
-        _in_parallel(self.boot, arms)
+        _in_parallel(self.boot, arms, self.say)
 
     def for_trial(self, arm: Arm) -> Target:
         """The arm's service for its next trial: restarted from its seeded state when the profile asks and
@@ -75,14 +75,20 @@ class Services:
 
     def for_pair(self, order: Sequence[Arm]) -> dict[Arm, Target]:
         """Both arms' services for a concurrent pair, restarted in parallel (started in `order`)."""
-        return dict(zip(order, _in_parallel(self.for_trial, order), strict=True))
+        return dict(zip(order, _in_parallel(self.for_trial, order, self.say), strict=True))
 
 
-def _in_parallel(work: Callable[[Arm], Target], arms: Sequence[Arm]) -> list[Target]:
+def _in_parallel(work: Callable[[Arm], Target], arms: Sequence[Arm], say: Say) -> list[Target]:
     """`work` for each arm in threads, submitted in order; the first failure raised once all have ended."""
     if len(arms) < 2:
         return [work(arm) for arm in arms]
     with ThreadPoolExecutor(max_workers=len(arms), thread_name_prefix="perfci-boot") as pool:
         futures = [pool.submit(work, arm) for arm in arms]
-        wait(futures)
+        try:
+            wait(futures)
+        except KeyboardInterrupt:
+            # A boot in a thread cannot be interrupted: leaving the block waits for each to end and register
+            # its service, so that the teardown that follows stops it too (cli.py ignores later signals).
+            say("perfci: interrupted: waiting for the boots under way to end, then stopping their services")
+            raise
     return [future.result() for future in futures]

@@ -7,7 +7,9 @@ first and must not silently skip the container path).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -355,6 +357,41 @@ def test_an_ab_run_builds_both_arms_with_the_extra_ca_from_outside_the_checkout(
     comparison = Comparison.model_validate_json((run_dir / "comparison.json").read_text(encoding="utf-8"))
     assert comparison.mode == "ab"
     assert not (root / "service" / "docker" / "extra-ca").exists()  # nothing copied into the checkout
+
+
+def test_a_second_signal_during_the_parallel_first_boot_leaves_no_container(tmp_path: Path) -> None:
+    # A cancelled job gets SIGINT, then SIGTERM: the second signal arrives while the arms' boots, running in
+    # threads, are still starting containers. Those containers must be removed like any others.
+    root = git_project(tmp_path / "project", AB_PYPROJECT, gitignore="runs/\n.perfci/\n", whole_service=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")} | docker_env(REPO)
+    log = root / "perfci.log"
+    with log.open("wb") as stderr:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "perfci.cli", "run", "--ab", "HEAD", "--no-progress"],
+            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 240
+            while not any("up -d --no-build db" in p.read_text() for p in root.glob("runs/*/targets/*/compose.log")):
+                assert run.poll() is None, log.read_text(encoding="utf-8")
+                assert time.monotonic() < deadline, log.read_text(encoding="utf-8")
+                time.sleep(0.1)
+            run.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            run.send_signal(signal.SIGTERM)
+            code = run.wait(timeout=180)
+        finally:
+            if run.poll() is None:
+                run.kill()
+            tags = [image_tag(root, arm) for arm in ("base", "candidate")]
+            subprocess.run(["docker", "rmi", "--no-prune", *tags], capture_output=True, timeout=60, check=False)
+    text = log.read_text(encoding="utf-8")
+    arms = sorted((root / "runs").glob("*/targets/*/compose.log"))
+    assert len(arms) == 2, text
+    for compose_log in arms:
+        assert _leftover_containers(compose_log.parent) == "", compose_log.read_text()
+    assert code == ExitCode.INFRASTRUCTURE, text
+    assert "already stopping" in text
 
 
 # An ordinary compose file as a team might have one: the service under another name and port, a database
