@@ -19,14 +19,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
 
 from perfci.analysis.analyse import no_baseline_note as missing_note
 from perfci.errors import DataError
 from perfci.model import (
-    SCHEMA_VERSION,
     Baseline,
     BaselineEndpoint,
     Comparison,
@@ -37,6 +33,7 @@ from perfci.model import (
     Say,
 )
 from perfci.rundir import atomic_write, read_text_file, read_trial_info, trial_dirs
+from perfci.stored_json import parse_record
 from perfci.testbed import same_testbed, testbed_id
 from perfci.trial_figures import histogram as make_histogram
 
@@ -166,11 +163,6 @@ def append_history(directory: Path, line: HistoryLine) -> Path:
     return path
 
 
-def _schema_version(raw: Any) -> int | None:
-    version = raw.get("schema_version") if isinstance(raw, dict) else None
-    return version if isinstance(version, int) else None
-
-
 def load_baseline(directory: Path, scenario: str) -> Baseline | None:
     """The stored baseline of a scenario, validated; `None` when there is none (see `missing_note`).
 
@@ -183,22 +175,7 @@ def load_baseline(directory: Path, scenario: str) -> Baseline | None:
         text = read_text_file(path, "baseline", restore)
     except FileNotFoundError:
         return None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})", restore) from None
-    version = _schema_version(raw)
-    if version is not None and version > SCHEMA_VERSION:
-        raise DataError(
-            f"{path} has schema_version {version}; this perfci reads up to {SCHEMA_VERSION}",
-            "upgrade perfci (pip install -U perfci) to read baselines written by a newer version",
-        )
-    try:
-        baseline = Baseline.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "top level"
-        raise DataError(f"{path} is not a valid baseline: {where}: {first['msg']}", restore) from None
+    baseline = parse_record(text, Baseline, where=str(path), what="baseline", hint=restore)
     if baseline.scenario != scenario:
         raise DataError(f"{path} holds scenario {baseline.scenario!r}, not {scenario!r}", restore)
     problem = implausible_figures(baseline)
@@ -246,22 +223,10 @@ def read_history(directory: Path, scenario: str) -> list[HistoryLine]:
     for number, raw_line in enumerate(text.splitlines(), start=1):
         if not raw_line.strip():
             continue
-        try:
-            raw = json.loads(raw_line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number} is not valid JSON ({exc.msg})", "remove or repair that line") from None
-        version = _schema_version(raw)
-        if version is not None and version > SCHEMA_VERSION:
-            raise DataError(
-                f"{path}:{number} has schema_version {version}; this perfci reads up to {SCHEMA_VERSION}",
-                "upgrade perfci to read it",
-            )
-        try:
-            lines.append(HistoryLine.model_validate(raw))
-        except ValidationError as exc:
-            raise DataError(
-                f"{path}:{number} is not a valid history line: {exc.errors()[0]['msg']}", "remove or repair that line"
-            ) from None
+        where = f"{path}:{number}"
+        lines.append(
+            parse_record(raw_line, HistoryLine, where=where, what="history line", hint="remove or repair that line")
+        )
     return lines
 
 

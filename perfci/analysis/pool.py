@@ -15,14 +15,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from perfci.errors import DataError
 from perfci.model import SCHEMA_VERSION, EndpointStats, Environment, Frozen
-from perfci.rundir import atomic_write
+from perfci.rundir import atomic_write, read_text_file
+from perfci.stored_json import parse_record
 from perfci.testbed import testbed_id
 
 POOL_DIR = Path("calibration") / "pool"
+REPAIR_POOL_RUN = "restore it from git or delete it"
 
 
 class PoolPair(Frozen):
@@ -110,17 +109,6 @@ def read_pool(directory: Path, testbed: str | None = None) -> list[PoolRun]:
     pattern = f"{testbed}/*.json" if testbed else "*/*.json"
     runs = []
     for path in sorted(directory.glob(pattern)):
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} is not valid JSON ({exc.msg})", "restore it from git or delete it") from None
-        version = raw.get("schema_version") if isinstance(raw, dict) else None
-        if isinstance(version, int) and version > SCHEMA_VERSION:
-            raise DataError(f"{path} has schema_version {version}", "upgrade perfci to read it")
-        try:
-            runs.append(PoolRun.model_validate(raw))
-        except ValidationError as exc:
-            raise DataError(
-                f"{path} is not a valid pool run: {exc.errors()[0]['msg']}", "restore it from git or delete it"
-            ) from None
+        text = read_text_file(path, "pool run", REPAIR_POOL_RUN)
+        runs.append(parse_record(text, PoolRun, where=str(path), what="pool run", hint=REPAIR_POOL_RUN))
     return sorted(runs, key=lambda r: r.created_at)
