@@ -1,7 +1,7 @@
 """A second service adopted end to end, as a new user would: `perfci init`, a baseline, an A/B that finds a
 regression committed on a branch, and the comment that names it.
 
-The service (tests/adoption/notes_service) shares nothing with this project's own: Flask instead of
+The service (tests/adoption/flask_notes_service) shares nothing with this project's own: Flask instead of
 FastAPI, SQLite through a plain file path in NOTES_DB, /health answering 204, its app in notes/app.py and
 its scenario in perf/notes.py. Only documented configuration and flags are used (docs/adopting.md).
 """
@@ -21,7 +21,7 @@ from tests.builders import REPO, git
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-NOTES = REPO / "tests" / "adoption" / "notes_service"
+NOTES = REPO / "tests" / "adoption" / "flask_notes_service"
 PERFCI = str(Path(sys.executable).parent / "perfci")
 # The regression the candidate branch commits: each listing waits this long (GET /notes takes ~2 ms).
 SLOW_MS = 40

@@ -1,6 +1,6 @@
 """A service shaped unlike the user service, measured through configuration alone; bad settings are exit 2/3.
 
-The notes service (tests/integration/notes_service) is Starlette, answers readiness with 204 on /health,
+The notes service (tests/integration/starlette_notes_service) is Starlette, answers readiness with 204 on /health,
 takes its database as NOTES_DB, starts with uvicorn and seeds with its own script; its scenario lives in
 perf/, not scenarios/.
 """
@@ -22,7 +22,7 @@ from perfci.targets.process import ProcessSpec, process_target
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-NOTES = Path(__file__).resolve().parent / "notes_service"
+NOTES = Path(__file__).resolve().parent / "starlette_notes_service"
 RUN_TIMEOUT_S = 180
 NOTES_SERVE = "{python} -m uvicorn notes:app --host {host} --port {port}"
 NOTES_SEED = "{python} notes.py seed {seed_users}"

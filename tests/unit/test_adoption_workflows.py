@@ -20,7 +20,7 @@ from .test_workflows import PINNED, REUSABLE_INSTALL, ROOT, WORKFLOWS, _actionli
 
 REUSABLE = WORKFLOWS / "perfci-reusable.yml"
 ACTION = ROOT / "action.yml"
-NOTES = ROOT / "tests" / "adoption" / "notes_service"
+NOTES = ROOT / "tests" / "adoption" / "flask_notes_service"
 
 
 def reusable() -> dict[str, Any]:

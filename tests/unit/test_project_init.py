@@ -16,7 +16,7 @@ from perfci.cli import main
 from perfci.project_detect import detect, parse_compose_services
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTES = ROOT / "tests" / "adoption" / "notes_service"
+NOTES = ROOT / "tests" / "adoption" / "flask_notes_service"
 WRITTEN = (
     "pyproject.toml",
     "perf/smoke.py",
