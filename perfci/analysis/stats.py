@@ -175,18 +175,23 @@ def minimum_detectable(se: float, df: float, alpha: float, power: float) -> floa
     return _detectable_shift(df, alpha, power) * se
 
 
+def _noncentral_t_below(df: float, noncentrality: float, t: float) -> float:
+    """P(T <= t) for a noncentral t. scipy's nctdtr gives NaN deep in a tail (df near 1, a shift far from
+    `t`); the probability there is at its limit: all the mass below `t`, or none."""
+    below = float(special.nctdtr(df, noncentrality, t))
+    if math.isfinite(below):
+        return below
+    return 1.0 if noncentrality < t else 0.0
+
+
 @functools.lru_cache(maxsize=4096)
 def _detectable_shift(df: float, alpha: float, power: float) -> float:
     """The noncentrality (effect over standard error) at which the test's power reaches `power`."""
     critical = _t_quantile(df, 1 - alpha / 2)
 
     def shortfall(noncentrality: float) -> float:
-        # The far tail underflows to NaN for large shifts in scipy's nctdtr; it is then nil.
-        far_tail = float(special.nctdtr(df, noncentrality, -critical))
-        near = float(special.nctdtr(df, noncentrality, critical))
-        if not math.isfinite(near):
-            raise ArithmeticError(f"noncentral t failed at df={df}, shift={noncentrality}")
-        return 1 - near + (far_tail if math.isfinite(far_tail) else 0.0) - power
+        far_tail = _noncentral_t_below(df, noncentrality, -critical)
+        return 1 - _noncentral_t_below(df, noncentrality, critical) + far_tail - power
 
     high = _t_sum(df, alpha, power)
     while shortfall(high) < 0:
@@ -296,12 +301,7 @@ def one_sided_shift(df: float, alpha: float, power: float) -> float:
     critical = _t_quantile(df, 1 - alpha)
 
     def shortfall(noncentrality: float) -> float:
-        below = float(special.nctdtr(df, noncentrality, critical))
-        if not math.isfinite(below):
-            # scipy's nctdtr gives NaN deep in a tail (df near 1, shift far from the critical value); the
-            # probability there is at its limit: all mass below the critical value, or none.
-            below = 1.0 if noncentrality < critical else 0.0
-        return 1 - below - power
+        return 1 - _noncentral_t_below(df, noncentrality, critical) - power
 
     high = max(_t_quantile(df, 1 - alpha) + _t_quantile(df, power), 0.0) + 1.0
     while shortfall(high) < 0:
